@@ -1,0 +1,72 @@
+"""Writing and reading the append-only audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from okr_core.actors import Actor
+from okr_core.models import AuditEvent
+from okr_core.tenancy import require_tenant
+
+REDACTED = "[redacted]"
+SENSITIVE_FIELDS = frozenset({"password", "password_hash", "secret", "token", "credentials"})
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | str | None,
+    changes: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event in the session's tenant. Sensitive values are redacted."""
+    event = AuditEvent(
+        tenant_id=require_tenant(session),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        changes=_redact(changes or {}),
+    )
+    session.add(event)
+    return event
+
+
+def _redact(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: (REDACTED if key in SENSITIVE_FIELDS else _jsonable(value))
+        for key, value in changes.items()
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Changed fields as ``{field: {"from": old, "to": new}}``."""
+    return {
+        key: {"from": _jsonable(before.get(key)), "to": _jsonable(value)}
+        for key, value in after.items()
+        if before.get(key) != value
+    }
+
+
+def recent(session: Session, *, limit: int = 50) -> Sequence[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc()).limit(limit)
+    return session.scalars(stmt).all()

@@ -1,0 +1,106 @@
+"""One settings class for every face of the product (API, Dagster, CLI).
+
+Values come from ``OKR_*`` environment variables. Nothing is read at import time: call
+:func:`load_settings` where settings are needed (app lifespan, Dagster resources, CLI).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "local-development-only-secret-key-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. ``environment=production`` refuses placeholder secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="OKR_", extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "local"
+    data_dir: Path = Field(default=Path("var"), description="Where embedded data lives.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means a SQLite file under data_dir.",
+    )
+    database_app_role: str = Field(
+        default="okr_app",
+        description="PostgreSQL login role of the services; it cannot bypass row-level security.",
+    )
+    database_app_url: str = Field(
+        default="",
+        description="Services' PostgreSQL URL; empty means database_url with the app role's login.",
+    )
+    database_app_password: SecretStr | None = None
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    session_max_age_seconds: int = 8 * 60 * 60
+    session_cookie_secure: bool = False
+    login_failures_allowed: str = Field(
+        default="5/5 minutes",
+        description="Failed sign-ins allowed per account and per client address (limits syntax).",
+    )
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = 3000
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
+                raise ValueError("OKR_SECRET_KEY must be set to a real secret in production")
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("OKR_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside the data directory."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'okr.sqlite3').resolve()}"
+
+    @property
+    def resolved_app_database_url(self) -> str:
+        """The services' URL: on PostgreSQL the app role, never the owner or a superuser."""
+        if self.database_app_url:
+            return normalise_database_url(self.database_app_url)
+        owner_url = self.resolved_database_url
+        if not owner_url.startswith("postgresql"):
+            return owner_url
+        from sqlalchemy.engine import make_url
+
+        password = (
+            self.database_app_password.get_secret_value() if self.database_app_password else None
+        )
+        url = make_url(owner_url).set(username=self.database_app_role, password=password)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.resolved_database_url.startswith("postgresql")
+
+    @property
+    def dagster_home(self) -> Path:
+        return (self.data_dir / "dagster").resolve()
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return (self.data_dir / "warehouse").resolve()
+
+
+def normalise_database_url(url: str) -> str:
+    """Pin bare ``postgresql://`` URLs to psycopg 3 so the driver never depends on defaults."""
+    for bare in ("postgres://", "postgresql://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare) :]
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,121 @@
+"""Tenant context: the one mechanism that scopes every query to one tenant.
+
+A session carries its tenant in ``session.info``. Two layers enforce it:
+
+* every ORM statement on a :class:`TenantOwned` class is filtered to that tenant (and to nothing
+  when no tenant is bound), and new rows are stamped with it; this is the whole rule on SQLite;
+* on PostgreSQL each transaction also sets ``okr.tenant_id``, which row-level security policies
+  compare against, so even hand-written SQL cannot read another tenant's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
+
+from okr_core.db.base import TenantOwned
+from okr_core.errors import MissingTenantContext
+
+TENANT_SETTING = "okr.tenant_id"
+_TENANT_KEY = "okr_tenant_id"
+# A tenant id that never exists: queries without a tenant match no rows instead of all rows.
+NO_TENANT = uuid.UUID(int=0)
+
+
+def bind_tenant(session: Session, tenant_id: uuid.UUID) -> None:
+    """Scope ``session`` to ``tenant_id`` from now on (including the open transaction)."""
+    _flush_before_switch(session, tenant_id)
+    session.info[_TENANT_KEY] = tenant_id
+    if session.in_transaction():
+        _set_database_tenant(session.connection(), tenant_id)
+
+
+def unbind_tenant(session: Session) -> None:
+    _flush_before_switch(session, None)
+    session.info.pop(_TENANT_KEY, None)
+    if session.in_transaction():
+        _set_database_tenant(session.connection(), None)
+
+
+def current_tenant(session: Session) -> uuid.UUID | None:
+    value = session.info.get(_TENANT_KEY)
+    return value if isinstance(value, uuid.UUID) else None
+
+
+def require_tenant(session: Session) -> uuid.UUID:
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise MissingTenantContext("this operation needs a tenant context")
+    return tenant_id
+
+
+@contextmanager
+def tenant_context(session: Session, tenant_id: uuid.UUID) -> Iterator[Session]:
+    """Temporarily scope ``session`` to a tenant, restoring the previous scope afterwards."""
+    previous = current_tenant(session)
+    bind_tenant(session, tenant_id)
+    try:
+        yield session
+    finally:
+        if previous is None:
+            unbind_tenant(session)
+        else:
+            bind_tenant(session, previous)
+
+
+def _flush_before_switch(session: Session, tenant_id: uuid.UUID | None) -> None:
+    """Pending rows belong to the tenant they were made under: write them before switching."""
+    if current_tenant(session) != tenant_id and (session.new or session.dirty or session.deleted):
+        session.flush()
+
+
+def _set_database_tenant(connection: Connection, tenant_id: uuid.UUID | None) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        text("SELECT set_config(:name, :value, true)"),
+        {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""},
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _set_tenant_on_begin(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    _set_database_tenant(connection, current_tenant(session))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statements(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    tenant_id = current_tenant(state.session) or NO_TENANT
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
+    tenant_id = current_tenant(session)
+    for obj in session.new:
+        if not isinstance(obj, TenantOwned):
+            continue
+        if obj.tenant_id is None:
+            if tenant_id is None:
+                raise MissingTenantContext(
+                    f"cannot create {type(obj).__name__} without a tenant context"
+                )
+            obj.tenant_id = tenant_id
+        elif tenant_id is not None and obj.tenant_id != tenant_id:
+            raise MissingTenantContext(f"refusing to write {type(obj).__name__} for another tenant")

@@ -1,0 +1,130 @@
+"""Tenant isolation: ORM scoping on every backend, row-level security on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from okr_core import objectives, tenants
+from okr_core.actors import Actor
+from okr_core.db.engine import make_engine
+from okr_core.errors import MissingTenantContext, NotFound
+from okr_core.models import AuditEvent, Objective, Tenant
+from okr_core.periods import parse_period
+from okr_core.settings import Settings
+from okr_core.tenancy import bind_tenant, tenant_context, unbind_tenant
+
+ACTOR = Actor.system("test")
+
+
+def _two_tenants_with_objectives(session: Session) -> tuple[Tenant, Tenant]:
+    a = tenants.create_tenant(session, slug="tenant-a", name="A")
+    b = tenants.create_tenant(session, slug="tenant-b", name="B")
+    for tenant in (a, b):
+        with tenant_context(session, tenant.id):
+            objectives.create_objective(
+                session, actor=ACTOR, title=f"Objective of {tenant.slug}", period="2026-Q4"
+            )
+    session.flush()
+    return a, b
+
+
+def test_orm_queries_see_only_the_bound_tenant(session: Session) -> None:
+    a, b = _two_tenants_with_objectives(session)
+    bind_tenant(session, a.id)
+    titles = session.scalars(select(Objective.title)).all()
+    assert titles == ["Objective of tenant-a"]
+    bind_tenant(session, b.id)
+    assert session.scalars(select(Objective.title)).all() == ["Objective of tenant-b"]
+
+
+def test_orm_query_without_tenant_sees_nothing(session: Session) -> None:
+    _two_tenants_with_objectives(session)
+    unbind_tenant(session)
+    assert session.scalars(select(Objective)).all() == []
+
+
+def test_other_tenants_objective_is_not_found(session: Session) -> None:
+    a, b = _two_tenants_with_objectives(session)
+    with tenant_context(session, b.id):
+        b_objective = session.scalars(select(Objective)).one()
+    with tenant_context(session, a.id), pytest.raises(NotFound):
+        objectives.get_objective(session, b_objective.id)
+
+
+def test_writing_another_tenants_row_is_refused(session: Session) -> None:
+    a, b = _two_tenants_with_objectives(session)
+    quarter = parse_period("2026-Q4")
+    smuggled = Objective(
+        tenant_id=b.id,
+        title="smuggled",
+        period=quarter.name,
+        period_start=quarter.start,
+        period_end=quarter.end,
+    )
+    with tenant_context(session, a.id):
+        session.add(smuggled)
+        with pytest.raises(MissingTenantContext):
+            session.flush()
+        session.expunge(smuggled)
+
+
+def test_creating_without_tenant_is_refused(session: Session) -> None:
+    with pytest.raises(MissingTenantContext):
+        objectives.create_objective(session, actor=ACTOR, title="orphan", period="2026-Q4")
+
+
+INSERT_FOR_TENANT = text(
+    "INSERT INTO objectives (id, tenant_id, title, description, period, period_start, "
+    "period_end, status, created_at, updated_at) VALUES (gen_random_uuid(), :tenant, 'x', '', "
+    "'2026-Q4', now(), now(), 'active', now(), now())"
+)
+SET_TENANT = text("SELECT set_config('okr.tenant_id', :t, true)")
+
+
+def test_row_level_security_isolates_raw_sql(postgresql_settings: Settings) -> None:
+    """Hand-written SQL bypasses the ORM scoping; PostgreSQL row-level security still holds."""
+    app_engine = make_engine(postgresql_settings)
+    owner_engine = make_engine(postgresql_settings, as_owner=True)
+    try:
+        with Session(app_engine, expire_on_commit=False) as session:
+            a, b = _two_tenants_with_objectives(session)
+            session.commit()
+        with app_engine.connect() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar() == "okr_app"
+            assert conn.execute(text("SELECT count(*) FROM objectives")).scalar() == 0
+            conn.execute(SET_TENANT, {"t": str(a.id)})
+            rows = conn.execute(text("SELECT title, tenant_id FROM objectives")).all()
+            assert [(r.title, r.tenant_id) for r in rows] == [("Objective of tenant-a", a.id)]
+            with pytest.raises(Exception, match="row-level security"):
+                conn.execute(INSERT_FOR_TENANT, {"tenant": str(b.id)})
+            conn.rollback()
+            # The setting is per transaction: the next one starts without a tenant again.
+            assert conn.execute(text("SELECT count(*) FROM objectives")).scalar() == 0
+            conn.rollback()
+        with app_engine.connect() as conn, pytest.raises(Exception, match=r"permission denied"):
+            conn.execute(text("SET ROLE postgres"))
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("SELECT set_config('okr.audit_purge', 'on', true)"))
+            conn.execute(text("DELETE FROM tenants WHERE slug IN ('tenant-a', 'tenant-b')"))
+        app_engine.dispose()
+        owner_engine.dispose()
+
+
+def test_audit_events_are_append_only(session: Session) -> None:
+    tenant = tenants.create_tenant(session, slug="audited", name="Audited")
+    with tenant_context(session, tenant.id):
+        objectives.create_objective(session, actor=ACTOR, title="Tracked", period="2026-Q4")
+        session.flush()
+        for statement in (
+            "UPDATE audit_events SET action = 'tampered'",
+            "DELETE FROM audit_events",
+        ):
+            with (
+                pytest.raises(Exception, match=r"append-only|permission denied"),
+                session.begin_nested(),
+            ):
+                session.execute(text(statement))
+        assert session.scalars(select(AuditEvent.action)).all() == ["objective.created"]
