@@ -1,0 +1,68 @@
+"""The FastAPI application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from okr_api.admin.router import router as admin_router
+from okr_api.auth.router import router as auth_router
+from okr_api.auth.throttle import LoginThrottle
+from okr_api.errors import install_error_handlers
+from okr_api.health.router import router as health_router
+from okr_api.okrs.router import router as okrs_router
+from okr_api.templating import STATIC_DIR
+from okr_core.db.engine import make_engine, make_session_factory
+from okr_core.settings import Settings, load_settings
+
+SESSION_COOKIE = "okr_session"
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable ids for generated SDKs: the route's declared operation id, else its name."""
+    return route.operation_id or route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="OKR Enterprise Hub",
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.session_cookie_secure,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(okrs_router)
+    app.include_router(admin_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
