@@ -66,6 +66,7 @@ def app(db_settings: Settings, session: Session) -> Iterator[FastAPI]:
 
     application.dependency_overrides[get_session] = _test_session
     yield application
+    application.dependency_overrides.clear()
 
 
 @pytest.fixture
