@@ -84,6 +84,40 @@ def _set_database_tenant(connection: Connection, tenant_id: uuid.UUID | None) ->
     )
 
 
+CREDENTIAL_TABLES = frozenset({"api_keys", "scim_tokens"})
+
+
+def tenant_for_credential(
+    session: Session, *, table: str, digest: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """``(tenant_id, row_id)`` of the credential with this digest, in any tenant, or None.
+
+    The one sanctioned cross-tenant read: it answers only which tenant owns a presented secret's
+    digest, so the caller can bind that tenant and read the credential under normal scoping. On
+    PostgreSQL it runs through a SECURITY DEFINER function (migration 0002), since RLS hides the
+    row from the application role.
+    """
+    if table not in CREDENTIAL_TABLES:
+        raise ValueError(f"{table} is not a credential table")
+    if session.get_bind().dialect.name == "postgresql":
+        sql = text("SELECT tenant_id, credential_id FROM okr_tenant_for_credential(:t, :d)")
+        params = {"t": table, "d": digest}
+    else:
+        sql = text(f"SELECT tenant_id, id FROM {table} WHERE digest = :d")
+        params = {"d": digest}
+    row = session.execute(sql, params).first()
+    if row is None:
+        return None
+    return _as_uuid(row[0]), _as_uuid(row[1])
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    text_value = str(value)
+    return uuid.UUID(hex=text_value) if len(text_value) == 32 else uuid.UUID(text_value)
+
+
 @event.listens_for(Session, "after_begin")
 def _set_tenant_on_begin(
     session: Session, transaction: SessionTransaction, connection: Connection
