@@ -11,11 +11,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from okr_api.admin.router import router as admin_router
+from okr_api.api_keys.router import router as api_keys_router
+from okr_api.audit_log.router import router as audit_log_router
 from okr_api.auth.router import router as auth_router
 from okr_api.auth.throttle import LoginThrottle
 from okr_api.errors import install_error_handlers
 from okr_api.health.router import router as health_router
 from okr_api.okrs.router import router as okrs_router
+from okr_api.public.router import router as public_router
+from okr_api.scim.router import router as scim_router
 from okr_api.templating import STATIC_DIR
 from okr_core.db.engine import make_engine, make_session_factory
 from okr_core.settings import Settings, load_settings
@@ -63,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(okrs_router)
+    app.include_router(public_router)
+    app.include_router(api_keys_router)
+    app.include_router(audit_log_router)
+    app.include_router(scim_router)
     app.include_router(admin_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
