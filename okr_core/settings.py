@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     )
     database_app_password: SecretStr | None = None
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    credentials_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Comma-separated Fernet keys for credentials at rest; the first encrypts, all "
+            "decrypt (rotation). Empty outside production: derived from the secret key."
+        ),
+    )
     session_max_age_seconds: int = 8 * 60 * 60
     session_cookie_secure: bool = False
     login_failures_allowed: str = Field(
@@ -55,6 +62,8 @@ class Settings(BaseSettings):
                 raise ValueError("OKR_SECRET_KEY must be set to a real secret in production")
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("OKR_SECRET_KEY must be at least 32 characters in production")
+            if not self.credentials_keys.get_secret_value().strip():
+                raise ValueError("OKR_CREDENTIALS_KEYS must be set in production")
         return self
 
     @property

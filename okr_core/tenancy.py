@@ -111,6 +111,23 @@ def tenant_for_credential(
     return _as_uuid(row[0]), _as_uuid(row[1])
 
 
+def tenant_for_integration(session: Session, integration_id: uuid.UUID) -> uuid.UUID | None:
+    """The tenant owning an integration, for webhook deliveries that arrive without a session.
+
+    Like :func:`tenant_for_credential`, it reveals nothing but the owner; the delivery's
+    signature is then verified with that tenant's secret under normal scoping.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.execute(
+            text("SELECT okr_tenant_for_integration(:i)"), {"i": integration_id}
+        ).scalar()
+    else:
+        value = session.execute(
+            text("SELECT tenant_id FROM integrations WHERE id = :i"), {"i": integration_id.hex}
+        ).scalar()
+    return None if value is None else _as_uuid(value)
+
+
 def _as_uuid(value: object) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value

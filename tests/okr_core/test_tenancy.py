@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -128,3 +130,24 @@ def test_audit_events_are_append_only(session: Session) -> None:
             ):
                 session.execute(text(statement))
         assert session.scalars(select(AuditEvent.action)).all() == ["objective.created"]
+
+
+def test_integration_owner_lookup_crosses_tenants_only_for_the_owner(session: Session) -> None:
+    from okr_core.models import AuthKind, Integration, Source
+    from okr_core.tenancy import tenant_for_integration
+
+    a, b = _two_tenants_with_objectives(session)
+    with tenant_context(session, b.id):
+        integration = Integration(
+            source=Source.github,
+            name="GitHub",
+            base_url="http://127.0.0.1:1",
+            auth_kind=AuthKind.token,
+            credentials_ciphertext="x",
+        )
+        session.add(integration)
+        session.flush()
+    with tenant_context(session, a.id):
+        assert tenant_for_integration(session, integration.id) == b.id
+        assert session.scalars(select(Integration)).all() == []
+    assert tenant_for_integration(session, uuid.uuid4()) is None
