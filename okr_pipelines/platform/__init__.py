@@ -1,0 +1,1 @@
+"""Platform assets: facts about tenants themselves rather than about a source system."""
