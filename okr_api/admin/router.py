@@ -1,7 +1,112 @@
-"""Server-rendered admin UI pages under /admin."""
+"""Server-rendered admin UI pages under /admin.
+
+Every page needs a signed-in user (anonymous visitors are redirected to the sign-in page) and
+renders inside the shell with the navigation; see ``okr_api.admin.auth`` for how failures look.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from okr_api.admin import service
+from okr_api.admin.auth import AdminPageRoute, PageTenantAdmin, PageViewer, track_unit_of_work
+from okr_api.admin.rendering import render_page
+from okr_api.database import SessionDep
+from okr_core.errors import NotFound
+
+router = APIRouter(
+    prefix="/admin",
+    include_in_schema=False,
+    route_class=AdminPageRoute,
+    dependencies=[Depends(track_unit_of_work)],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ComingSoon:
+    title: str
+    summary: str
+
+
+# Honest placeholders until the issues that build these pages land.
+COMING_SOON = {
+    "integrations": ComingSoon(
+        "Integrations",
+        "Connect Jira, GitHub, Salesforce and Snowflake, bind key results to their metrics and "
+        "watch every sync's health, so key results update themselves.",
+    ),
+    "api-keys": ComingSoon(
+        "API keys",
+        "Create and revoke API keys that let scripts, BI tools and warehouses read your "
+        "objectives and key-result history through the public API; each key is shown only once.",
+    ),
+    "sso": ComingSoon(
+        "Single sign-on",
+        "Let your people sign in through your identity provider (Entra ID, Okta or Google) with "
+        "OIDC or SAML, and map its groups to roles here.",
+    ),
+    "provisioning": ComingSoon(
+        "Provisioning",
+        "Issue a SCIM 2.0 token so your identity provider creates, updates and deactivates users "
+        "and groups here automatically.",
+    ),
+}
+
+
+@router.get("/", name="admin_home")
+def home(_principal: PageViewer) -> RedirectResponse:
+    """The landing page after sign-in is the objectives overview."""
+    return RedirectResponse("/admin/objectives", status_code=303)
+
+
+@router.get("/objectives", response_class=HTMLResponse, name="admin_objectives")
+def objectives_page(
+    request: Request, session: SessionDep, _principal: PageViewer, period: str | None = None
+) -> HTMLResponse:
+    overview = service.objectives_overview(session, period=period)
+    return render_page(request, "objectives.html", active="objectives", overview=overview)
+
+
+@router.get("/key-results/{key_result_id}", response_class=HTMLResponse, name="admin_key_result")
+def key_result_page(
+    request: Request, session: SessionDep, _principal: PageViewer, key_result_id: str
+) -> HTMLResponse:
+    detail = service.key_result_detail(session, service.parse_id(key_result_id, noun="key result"))
+    return render_page(request, "key_result.html", active="objectives", detail=detail)
+
+
+@router.get("/audit-log", response_class=HTMLResponse, name="admin_audit_log")
+def audit_log_page(
+    request: Request, session: SessionDep, _principal: PageTenantAdmin
+) -> HTMLResponse:
+    events = service.audit_rows(session)
+    return render_page(request, "audit_log.html", active="audit-log", events=events)
+
+
+def _coming_soon_route(key: str) -> None:
+    page = COMING_SOON[key]
+
+    def coming_soon(request: Request, _principal: PageViewer) -> HTMLResponse:
+        return render_page(request, "coming_soon.html", active=key, page=page)
+
+    coming_soon.__name__ = f"admin_{key.replace('-', '_')}"
+    router.add_api_route(
+        f"/{key}",
+        coming_soon,
+        methods=["GET"],
+        response_class=HTMLResponse,
+        name=coming_soon.__name__,
+    )
+
+
+for _key in COMING_SOON:
+    _coming_soon_route(_key)
+
+
+# Last: any other /admin path is a styled 404 (after the same sign-in check as real pages).
+@router.get("/{path:path}", response_class=HTMLResponse, name="admin_not_found")
+def not_found_page(path: str, _principal: PageViewer) -> HTMLResponse:
+    raise NotFound(f"There is no page at /admin/{path}.")
