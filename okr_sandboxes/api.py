@@ -21,6 +21,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,8 @@ class SandboxHandle:
     def __init__(self, base_url: str, *, ca_bundle: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.ca_bundle = ca_bundle
-        self._http = httpx.Client(timeout=30.0, verify=ca_bundle or True, trust_env=False)
+        verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        self._http = httpx.Client(timeout=30.0, verify=verify, trust_env=False)
         self._info = self._call("GET", "/state")
 
     @classmethod
