@@ -50,6 +50,35 @@ class Settings(BaseSettings):
         description="Failed sign-ins allowed per account and per client address (limits syntax).",
     )
     redis_url: str | None = None
+    # Public API (issue 4): key prefix environment, rate limits (limits syntax), caches, telemetry.
+    api_key_environment: Literal["live", "test"] | None = Field(
+        default=None,
+        description="okr_live_ or okr_test_ keys; unset means live in production, test elsewhere.",
+    )
+    public_rate_limit_per_key: str = "600/minute"
+    public_rate_limit_per_tenant: str = "3000/minute"
+    public_rate_limit_anonymous: str = Field(
+        default="60/minute",
+        description="Requests without a valid key, per client address.",
+    )
+    api_key_cache_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=4.0,
+        description="How long a verified key is trusted in memory; revocation reaches every "
+        "process within this time plus one request.",
+    )
+    public_data_version_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=5.0,
+        description="How long a tenant's data version (the basis of ETags) is cached in memory.",
+    )
+    public_usage_flush_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="How often API usage aggregated in memory is written to the database.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dagster_host: str = "127.0.0.1"
@@ -92,6 +121,12 @@ class Settings(BaseSettings):
     @property
     def is_postgresql(self) -> bool:
         return self.resolved_database_url.startswith("postgresql")
+
+    @property
+    def resolved_api_key_environment(self) -> Literal["live", "test"]:
+        if self.api_key_environment is not None:
+            return self.api_key_environment
+        return "live" if self.environment == "production" else "test"
 
     @property
     def dagster_home(self) -> Path:

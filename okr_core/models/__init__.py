@@ -1,5 +1,6 @@
 """ORM classes, one file per aggregate. Importing this package registers every table."""
 
+from okr_core.models.api_key import ApiKey, ApiKeyUsage, ApiRateLimit
 from okr_core.models.audit_event import AuditEvent
 from okr_core.models.check_in import CheckIn, CheckInSource
 from okr_core.models.group import Group, GroupMembership
@@ -13,6 +14,9 @@ from okr_core.models.user import User, UserRole
 from okr_core.models.webhook_event import WebhookEvent
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyUsage",
+    "ApiRateLimit",
     "AuditEvent",
     "AuthKind",
     "CheckIn",
