@@ -1,0 +1,666 @@
+"""Incremental extraction of one integration into its tenant's warehouse folder.
+
+One sync of one integration (:func:`sync_integration`):
+
+1. records the attempt (a ``running`` sync-run row, ``last_attempt_at``) and reads the
+   integration's bindings, in a first short transaction;
+2. pulls what changed with the vendor's real client (no database transaction open meanwhile);
+3. lands it: upsert by record id into the tenant's Parquet files, each replaced atomically;
+4. only then, in a second transaction, moves the watermark and records the outcome.
+
+A crash between 3 and 4 leaves the watermark where it was: the next sync pulls the same records
+again and the upsert by id makes the repeat harmless (nothing lost, nothing doubled).
+
+**Jira** (bindings hold JQL, which only Jira can evaluate faithfully): per binding,
+
+- a binding seen for the first time (or whose JQL or summed field changed; its *scope hash*)
+  is searched in full;
+- otherwise the search is ``(<jql>) AND updated >= <watermark - overlap>``, plus one id-only
+  search of the whole JQL (pages of 5,000 ids) that replaces the binding's membership snapshot.
+  Issues that entered the JQL without being updated (relative dates, a new binding sharing
+  issues) are fetched by id. Issues that were deleted or moved out of the JQL drop out of the
+  snapshot, so counts stay right; issues no binding matches any more are pruned from the file.
+
+**GitHub** (bindings name repositories): per repository, pull requests ``sort=updated desc``
+down to the watermark minus the overlap (a repository seen for the first time in full). Pull
+requests of repositories no binding names any more are pruned.
+
+The watermark is the newest ``updated`` time seen, queried with an overlap of five minutes,
+because Jira's search is eventually consistent and clocks differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from okr_core.binding_values import BindingSpec, tenant_specs
+from okr_core.db.engine import unit_of_work
+from okr_core.models import (
+    ErrorClass,
+    Integration,
+    Source,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+)
+from okr_core.secrets import CredentialCipher, CredentialsUnreadable
+from okr_core.sources.base import ExtractBatch, SourceConnector
+from okr_core.sources.errors import PermanentSourceError, SourceError, TransientSourceError
+from okr_core.sources.github.client import GitHubConnector
+from okr_core.sources.jira.client import JiraConnector
+from okr_core.sources.registry import connector_for
+from okr_core.sources.retry import Retrier, RetryPolicy
+from okr_core.tenancy import tenant_context
+from okr_core.warehouse import (
+    GITHUB_PULL_REQUESTS,
+    JIRA_BINDING_ISSUES,
+    JIRA_ISSUES,
+    UpsertResult,
+    WarehouseBusy,
+    filter_in,
+    filter_not_in,
+    locked,
+    merge,
+    read_table,
+    records_table,
+    source_dir,
+    write_table_atomically,
+)
+
+log = logging.getLogger(__name__)
+
+WATERMARK_OVERLAP = timedelta(minutes=5)
+MESSAGE_LIMIT = 1000
+
+ConnectorFactory = Callable[[Integration, CredentialCipher, Retrier], SourceConnector]
+
+
+def _default_connector(
+    integration: Integration, cipher: CredentialCipher, retrier: Retrier
+) -> SourceConnector:
+    return connector_for(integration, cipher, retry=retrier)
+
+
+# -- landing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Landing:
+    """What one extraction pulled and wrote."""
+
+    records_read: int = 0
+    records_written: int = 0
+    max_updated_at: datetime | None = None
+    requests: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, batch: ExtractBatch) -> None:
+        self.records_read += len(batch.records)
+        self.requests += batch.requests_made
+        if batch.max_updated_at is not None and (
+            self.max_updated_at is None or batch.max_updated_at > self.max_updated_at
+        ):
+            self.max_updated_at = batch.max_updated_at
+
+
+def scope_hash(spec: BindingSpec) -> str:
+    """Changes when what a binding pulls changes (its JQL or summed field)."""
+    text = f"{spec.jql or ''}\x1f{spec.field_name or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _collect(batches: Iterable[ExtractBatch], landing: Landing, schema: pa.Schema) -> pa.Table:
+    tables = []
+    for batch in batches:
+        landing.add(batch)
+        if batch.records:
+            tables.append(records_table(batch.records, schema))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables)
+
+
+def _ids(table: pa.Table, column: str) -> set[str]:
+    return set(table.column(column).to_pylist())
+
+
+def land_jira(
+    connector: JiraConnector,
+    specs: Sequence[BindingSpec],
+    *,
+    warehouse_dir: Path,
+    tenant_id: uuid.UUID,
+    integration_id: str,
+    since: datetime | None,
+    now: datetime,
+) -> Landing:
+    landing = Landing()
+    issues_path = JIRA_ISSUES.path(warehouse_dir, tenant_id)
+    members_path = JIRA_BINDING_ISSUES.path(warehouse_dir, tenant_id)
+    issues = read_table(issues_path, JIRA_ISSUES.schema)
+    members = read_table(members_path, JIRA_BINDING_ISSUES.schema)
+    mine = filter_in(members, "integration_id", [integration_id])
+
+    numeric = connector.resolve_numeric_fields(
+        [s.field_name for s in specs if s.field_name is not None]
+    )
+    fetched: list[pa.Table] = []
+    fetched_ids: set[str] = set()
+    memberships: dict[str, tuple[str, set[str]]] = {}
+    full, incremental = 0, 0
+    for spec in specs:
+        digest = scope_hash(spec)
+        previous = filter_in(mine, "binding_id", [spec.binding_id])
+        previous = previous.filter(pc.equal(previous.column("scope_hash"), digest))
+        known = previous.num_rows > 0 and since is not None
+        pulled = _collect(
+            connector.search(
+                spec.jql or "", updated_since=since if known else None, numeric=numeric
+            ),
+            landing,
+            JIRA_ISSUES.schema,
+        )
+        fetched.append(pulled)
+        pulled_ids = _ids(pulled, "issue_id")
+        fetched_ids |= pulled_ids
+        if not known:
+            full += 1
+            memberships[spec.binding_id] = (digest, pulled_ids)
+            continue
+        incremental += 1
+        matching = set(connector.matching_ids(spec.jql or ""))
+        landing.requests += 1
+        entering = matching - _ids(previous, "issue_id") - fetched_ids
+        if entering:
+            extra = _collect(
+                connector.fetch_by_ids(sorted(entering), numeric=numeric),
+                landing,
+                JIRA_ISSUES.schema,
+            )
+            fetched.append(extra)
+            fetched_ids |= _ids(extra, "issue_id")
+        memberships[spec.binding_id] = (digest, matching)
+
+    incoming = pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table()
+    member_rows = [
+        {
+            "integration_id": integration_id,
+            "binding_id": binding_id,
+            "scope_hash": digest,
+            "issue_id": issue_id,
+            "snapshot_at": now,
+        }
+        for binding_id, (digest, ids) in memberships.items()
+        for issue_id in sorted(ids)
+    ]
+    new_members = pa.concat_tables(
+        [
+            filter_not_in(members, "integration_id", [integration_id]),
+            records_table(member_rows, JIRA_BINDING_ISSUES.schema),
+        ]
+    )
+    # Issues of this integration that no binding matches any more leave the warehouse.
+    wanted = {issue_id for _, ids in memberships.values() for issue_id in ids}
+    mine_issues = filter_in(issues, "integration_id", [integration_id])
+    stale = [i for i in _ids(mine_issues, "issue_id") if i not in wanted]
+    stale_keys = pa.array([f"{integration_id}\x1f{i}" for i in stale], type=pa.string())
+    merged, result = merge(issues, incoming, JIRA_ISSUES.key, drop=stale_keys)
+    write_table_atomically(issues_path, merged)
+    write_table_atomically(members_path, new_members)
+    landing.records_written = result.inserted + result.updated + result.deleted
+    landing.details = {
+        "bindings_full": full,
+        "bindings_incremental": incremental,
+        "issues_total": _count_for(merged, integration_id),
+        "memberships": sum(len(ids) for _, ids in memberships.values()),
+        **_upsert_details(result),
+    }
+    return landing
+
+
+def land_github(
+    connector: GitHubConnector,
+    specs: Sequence[BindingSpec],
+    *,
+    warehouse_dir: Path,
+    tenant_id: uuid.UUID,
+    integration_id: str,
+    since: datetime | None,
+) -> Landing:
+    landing = Landing()
+    path = GITHUB_PULL_REQUESTS.path(warehouse_dir, tenant_id)
+    existing = read_table(path, GITHUB_PULL_REQUESTS.schema)
+    mine = filter_in(existing, "integration_id", [integration_id])
+    known_repos = set(mine.column("repository").to_pylist())
+    repositories = list(dict.fromkeys(r for s in specs for r in s.repositories))
+    fetched = [
+        _collect(
+            connector.pull_requests(
+                repo, updated_since=since if repo in known_repos and since else None
+            ),
+            landing,
+            GITHUB_PULL_REQUESTS.schema,
+        )
+        for repo in repositories
+    ]
+    incoming = pa.concat_tables(fetched) if fetched else GITHUB_PULL_REQUESTS.schema.empty_table()
+    gone = filter_not_in(mine, "repository", repositories)
+    drop = pa.array(
+        [f"{integration_id}\x1f{i}" for i in gone.column("pull_request_id").to_pylist()],
+        type=pa.string(),
+    )
+    merged, result = merge(existing, incoming, GITHUB_PULL_REQUESTS.key, drop=drop)
+    write_table_atomically(path, merged)
+    landing.records_written = result.inserted + result.updated + result.deleted
+    landing.details = {
+        "repositories": len(repositories),
+        "repositories_full": sum(1 for r in repositories if r not in known_repos or not since),
+        "pull_requests_total": _count_for(merged, integration_id),
+        **_upsert_details(result),
+    }
+    return landing
+
+
+def _count_for(table: pa.Table, integration_id: str) -> int:
+    return int(pc.sum(pc.equal(table.column("integration_id"), integration_id)).as_py() or 0)
+
+
+def _upsert_details(result: UpsertResult) -> dict[str, int]:
+    return {"inserted": result.inserted, "updated": result.updated, "deleted": result.deleted}
+
+
+# -- one sync of one integration ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntegrationSnapshot:
+    """The fields of an integration a sync needs, read once (no ORM object crosses threads)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    source: Source
+    base_url: str
+    watermark_at: datetime | None
+    sync_interval_minutes: int
+
+
+@dataclass
+class SyncResult:
+    tenant_id: uuid.UUID
+    integration_id: uuid.UUID
+    source: str
+    sync_run_id: uuid.UUID | None
+    status: SyncStatus
+    trigger: SyncTrigger
+    started_at: datetime
+    finished_at: datetime
+    records_read: int = 0
+    records_written: int = 0
+    requests: int = 0
+    retries: int = 0
+    error_class: ErrorClass | None = None
+    message: str | None = None
+    watermark_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is SyncStatus.succeeded
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
+def sync_integration(
+    factory: sessionmaker[Session],
+    *,
+    tenant_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    cipher: CredentialCipher,
+    warehouse_dir: Path,
+    trigger: SyncTrigger = SyncTrigger.manual,
+    retry: RetryPolicy | None = None,
+    dagster_run_id: str | None = None,
+    overlap: timedelta = WATERMARK_OVERLAP,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    connector_factory: ConnectorFactory = _default_connector,
+    after_landing: Callable[[Landing], None] | None = None,
+) -> SyncResult:
+    """Sync one integration of one tenant; never raises for source or landing errors.
+
+    Returns the outcome (also written as a sync-run row and onto the integration). Errors that
+    are not about the source (the app database is down) propagate: the caller's whole batch
+    has an infrastructure problem. ``after_landing`` is a test hook between landing and the
+    watermark commit.
+    """
+    started = clock()
+    retrier = Retrier(policy=retry or RetryPolicy())
+    with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+        snapshot = _snapshot(session, integration_id)
+    result = SyncResult(
+        tenant_id=tenant_id,
+        integration_id=integration_id,
+        source=snapshot.source.value,
+        sync_run_id=None,
+        status=SyncStatus.running,
+        trigger=trigger,
+        started_at=started,
+        finished_at=started,
+    )
+    folder = source_dir(warehouse_dir, tenant_id, snapshot.source.value)
+    try:
+        with locked(folder):
+            return _sync_locked(
+                factory,
+                snapshot=snapshot,
+                result=result,
+                cipher=cipher,
+                warehouse_dir=warehouse_dir,
+                retrier=retrier,
+                dagster_run_id=dagster_run_id,
+                overlap=overlap,
+                clock=clock,
+                connector_factory=connector_factory,
+                after_landing=after_landing,
+            )
+    except WarehouseBusy as exc:
+        # The lock was never ours: record this attempt as failed, touching nothing else.
+        with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+            run = _start_run(session, snapshot, trigger, started, dagster_run_id)
+            result.sync_run_id = run.id
+        result.finished_at = clock()
+        _finish(factory, snapshot, result.sync_run_id, result, landing=None, error=exc)
+        return result
+
+
+def _snapshot(session: Session, integration_id: uuid.UUID) -> IntegrationSnapshot:
+    integration = session.scalars(select(Integration).where(Integration.id == integration_id)).one()
+    return IntegrationSnapshot(
+        id=integration.id,
+        tenant_id=integration.tenant_id,
+        source=Source(integration.source),
+        base_url=integration.base_url,
+        watermark_at=integration.watermark_at,
+        sync_interval_minutes=integration.sync_interval_minutes,
+    )
+
+
+def _start_run(
+    session: Session,
+    snapshot: IntegrationSnapshot,
+    trigger: SyncTrigger,
+    started: datetime,
+    dagster_run_id: str | None,
+) -> SyncRun:
+    run = SyncRun(
+        integration_id=snapshot.id,
+        trigger=trigger,
+        status=SyncStatus.running,
+        started_at=started,
+        dagster_run_id=dagster_run_id,
+    )
+    session.add(run)
+    session.execute(
+        update(Integration).where(Integration.id == snapshot.id).values(last_attempt_at=started)
+    )
+    session.flush()
+    return run
+
+
+def _sync_locked(
+    factory: sessionmaker[Session],
+    *,
+    snapshot: IntegrationSnapshot,
+    result: SyncResult,
+    cipher: CredentialCipher,
+    warehouse_dir: Path,
+    retrier: Retrier,
+    dagster_run_id: str | None,
+    overlap: timedelta,
+    clock: Callable[[], datetime],
+    connector_factory: ConnectorFactory,
+    after_landing: Callable[[Landing], None] | None,
+) -> SyncResult:
+    connector: SourceConnector | None = None
+    error: Exception | None = None
+    with unit_of_work(factory) as session, tenant_context(session, snapshot.tenant_id):
+        # Holding the lock, no other sync of this source and tenant runs: a "running" row
+        # left behind belongs to a worker that died.
+        close_interrupted_runs(session, integration_id=snapshot.id, now=result.started_at)
+        run = _start_run(session, snapshot, result.trigger, result.started_at, dagster_run_id)
+        result.sync_run_id = run.id
+        specs = tenant_specs(session, integration_ids=[snapshot.id])
+        integration = session.scalars(
+            select(Integration).where(Integration.id == snapshot.id)
+        ).one()
+        try:
+            connector = connector_factory(integration, cipher, retrier)
+        except (SourceError, CredentialsUnreadable) as exc:
+            error = exc
+    landing: Landing | None = None
+    since = snapshot.watermark_at - overlap if snapshot.watermark_at is not None else None
+    if error is None and connector is not None:
+        try:
+            landing = _land(connector, specs, snapshot, warehouse_dir, since, clock())
+            if after_landing is not None:
+                after_landing(landing)
+        except (SourceError, CredentialsUnreadable) as exc:
+            error = exc
+            landing = None
+        finally:
+            result.retries = retrier.retries
+            result.requests = int(getattr(connector, "requests_made", 0))
+            close = getattr(connector, "close", None)
+            if callable(close):
+                close()
+    result.finished_at = clock()
+    _finish(factory, snapshot, result.sync_run_id, result, landing=landing, error=error)
+    return result
+
+
+def _land(
+    connector: SourceConnector,
+    specs: Sequence[BindingSpec],
+    snapshot: IntegrationSnapshot,
+    warehouse_dir: Path,
+    since: datetime | None,
+    now: datetime,
+) -> Landing:
+    integration_id = str(snapshot.id)
+    if isinstance(connector, JiraConnector):
+        return land_jira(
+            connector,
+            specs,
+            warehouse_dir=warehouse_dir,
+            tenant_id=snapshot.tenant_id,
+            integration_id=integration_id,
+            since=since,
+            now=now,
+        )
+    if isinstance(connector, GitHubConnector):
+        return land_github(
+            connector,
+            specs,
+            warehouse_dir=warehouse_dir,
+            tenant_id=snapshot.tenant_id,
+            integration_id=integration_id,
+            since=since,
+        )
+    raise PermanentSourceError(f"{snapshot.source.value} integrations cannot be synced yet")
+
+
+def error_class_of(error: Exception) -> ErrorClass:
+    if isinstance(error, SourceError):
+        return error.error_class
+    if isinstance(error, CredentialsUnreadable):
+        return ErrorClass.permanent
+    return ErrorClass.transient
+
+
+def error_message_of(error: Exception) -> str:
+    if isinstance(error, SourceError | CredentialsUnreadable | WarehouseBusy):
+        return str(error)
+    return f"internal error ({type(error).__name__}); the next sync tries again"
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    snapshot: IntegrationSnapshot,
+    run_id: uuid.UUID | None,
+    result: SyncResult,
+    *,
+    landing: Landing | None,
+    error: Exception | None,
+) -> None:
+    """Record the outcome; on success this is where the watermark moves."""
+    finished = result.finished_at
+    if landing is not None:
+        result.records_read = landing.records_read
+        result.records_written = landing.records_written
+        result.details = dict(landing.details)
+    if error is None:
+        result.status = SyncStatus.succeeded
+        watermark = snapshot.watermark_at
+        if landing is not None and landing.max_updated_at is not None:
+            watermark = max(filter(None, (watermark, landing.max_updated_at)))
+        result.watermark_at = watermark
+        note = f"{result.records_read} records read, {result.records_written} written"
+        if result.retries:
+            note += f"; {result.retries} transient error(s) retried"
+        result.message = note
+    else:
+        result.status = SyncStatus.failed
+        result.error_class = error_class_of(error)
+        result.message = _clip(error_message_of(error))
+        result.watermark_at = snapshot.watermark_at
+    with unit_of_work(factory) as session, tenant_context(session, snapshot.tenant_id):
+        integration = session.scalars(
+            select(Integration).where(Integration.id == snapshot.id)
+        ).one()
+        run = session.scalars(select(SyncRun).where(SyncRun.id == run_id)).one()
+        run.status = result.status
+        run.finished_at = finished
+        run.records_read = result.records_read
+        run.records_written = result.records_written
+        run.error_class = result.error_class
+        run.message = result.message
+        # The schedule moves on only if this sync was what was due; a paused integration
+        # keeps no schedule, and a "sync now" pressed meanwhile stays due.
+        if not integration.is_paused and (
+            integration.next_sync_at is None or integration.next_sync_at <= result.started_at
+        ):
+            integration.next_sync_at = result.started_at + timedelta(
+                minutes=snapshot.sync_interval_minutes
+            )
+        if error is None:
+            integration.watermark_at = result.watermark_at
+            integration.last_success_at = finished
+            integration.last_error_class = None
+            integration.last_error_message = None
+        else:
+            integration.last_error_class = result.error_class.value if result.error_class else None
+            integration.last_error_message = result.message
+
+
+def close_interrupted_runs(session: Session, *, integration_id: uuid.UUID, now: datetime) -> int:
+    """Mark sync runs of an integration that never finished (their worker died) as failed.
+
+    Only call it while holding the tenant's warehouse lock for the source: then no other sync
+    of the integration can be running.
+    """
+    rows = session.execute(
+        update(SyncRun)
+        .where(SyncRun.integration_id == integration_id, SyncRun.status == SyncStatus.running)
+        .values(
+            status=SyncStatus.failed,
+            finished_at=now,
+            error_class=ErrorClass.transient,
+            message="interrupted: the worker stopped before the sync finished",
+        )
+    )
+    return int(getattr(rows, "rowcount", 0) or 0)
+
+
+# -- preview: one binding, live, nothing landed ------------------------------------------------
+
+
+def preview_sources(
+    connector: SourceConnector, spec: BindingSpec
+) -> dict[tuple[str, str], pa.Table]:
+    """The binding's records pulled live, as the models' source tables (nothing is written)."""
+    landing = Landing()
+    if isinstance(connector, JiraConnector):
+        numeric = connector.resolve_numeric_fields([spec.field_name] if spec.field_name else [])
+        issues = _collect(
+            connector.search(spec.jql or "", numeric=numeric), landing, JIRA_ISSUES.schema
+        )
+        now = datetime.now(UTC)
+        members = records_table(
+            [
+                {
+                    "integration_id": spec.integration_id,
+                    "binding_id": spec.binding_id,
+                    "scope_hash": scope_hash(spec),
+                    "issue_id": issue_id,
+                    "snapshot_at": now,
+                }
+                for issue_id in sorted(_ids(issues, "issue_id"))
+            ],
+            JIRA_BINDING_ISSUES.schema,
+        )
+        return {
+            ("jira", "issues"): issues,
+            ("jira", "binding_issues"): members,
+            ("github", "pull_requests"): GITHUB_PULL_REQUESTS.schema.empty_table(),
+        }
+    if isinstance(connector, GitHubConnector):
+        # A pull request merged or closed inside the period was updated inside it too, so
+        # paging (newest update first) can stop at the period's start.
+        since = (
+            None
+            if spec.whole_history
+            else datetime.combine(spec.period_start, datetime.min.time(), UTC)
+        )
+        tables = [
+            _collect(
+                connector.pull_requests(repo, updated_since=since),
+                landing,
+                GITHUB_PULL_REQUESTS.schema,
+            )
+            for repo in spec.repositories
+        ]
+        return {
+            ("jira", "issues"): JIRA_ISSUES.schema.empty_table(),
+            ("jira", "binding_issues"): JIRA_BINDING_ISSUES.schema.empty_table(),
+            ("github", "pull_requests"): pa.concat_tables(tables)
+            if tables
+            else GITHUB_PULL_REQUESTS.schema.empty_table(),
+        }
+    raise PermanentSourceError("this integration's source cannot be previewed")
+
+
+__all__ = [
+    "WATERMARK_OVERLAP",
+    "Landing",
+    "SyncResult",
+    "TransientSourceError",
+    "close_interrupted_runs",
+    "land_github",
+    "land_jira",
+    "preview_sources",
+    "scope_hash",
+    "sync_integration",
+]

@@ -1,0 +1,1 @@
+"""GitHub through PyGithub: pull requests of the repositories that bindings name."""

@@ -1,0 +1,1 @@
+"""Jira Cloud through the ``jira`` client library: issues matching each binding's JQL."""
