@@ -3,8 +3,10 @@
 ``python -m okr_sandboxes.bench --issues 50000`` starts the runner in a child process (so the
 server does not share this interpreter) and pages the same query three ways, printing one JSON
 line per run: plain httpx discarding the bodies (the baseline of ``bench/sync_throughput.py``),
-httpx decoding the JSON, and ``jira.JIRA.search_issues(maxResults=False)``. The first pass of a
-query renders and caches every issue's JSON in the server; ``--warm`` pages once before timing.
+httpx decoding the JSON, the ``jira`` client paged by hand with ``json_result=True`` and
+``jira.JIRA.search_issues(maxResults=False)`` (which builds a Resource object per issue). The
+first pass of a query renders and caches every issue's JSON in the server; ``--warm`` pages
+once before timing.
 The helpers are importable for the product's benchmarks.
 """
 
@@ -96,6 +98,32 @@ def page_with_jira(sandbox: JiraSandbox, jql: str = JQL, *, fields: str | None =
     return Run("jira-client", len(result), pages, seconds)
 
 
+def page_with_jira_json(
+    sandbox: JiraSandbox, jql: str = JQL, *, fields: str = "*all", page_size: int = 100
+) -> Run:
+    """The real client paged by hand with ``json_result=True`` (plain dicts, no Resource
+    objects): one request per call, so an outer retry layer can retry each page alone."""
+    from jira import JIRA
+
+    client = JIRA(
+        server=sandbox.base_url, basic_auth=(sandbox.email, sandbox.api_token), max_retries=0
+    )
+    issues = pages = 0
+    token: str | None = None
+    started = time.perf_counter()
+    while True:
+        body = client.enhanced_search_issues(
+            jql, nextPageToken=token, maxResults=page_size, fields=fields, json_result=True
+        )
+        assert isinstance(body, dict)
+        pages += 1
+        issues += len(body["issues"])
+        token = body.get("nextPageToken")
+        if not token:
+            break
+    return Run("jira-client-json", issues, pages, _since(started))
+
+
 def _token(text: str) -> str | None:
     marker = '"nextPageToken":"'
     at = text.rfind(marker)
@@ -124,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [
             page_with_httpx(sandbox),
             page_with_httpx(sandbox, decode=True),
+            page_with_jira_json(sandbox),
             page_with_jira(sandbox, fields=args.fields),
         ]
         baseline = runs[0]

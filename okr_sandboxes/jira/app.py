@@ -153,6 +153,7 @@ class JiraSite(Site):
         self._cache: OrderedDict[tuple[Any, ...], tuple[Query, list[Issue], dict[int, int]]] = (
             OrderedDict()
         )
+        self.snapshots: OrderedDict[str, list[Issue]] = OrderedDict()
 
     def credentials(self) -> dict[str, Any]:
         return {
@@ -189,6 +190,14 @@ class JiraSite(Site):
         while len(self._cache) > 16:
             self._cache.popitem(last=False)
         return entry
+
+    def snapshot(self, issues: list[Issue]) -> str:
+        """Keep a result for the pages after the first (the 64 most recent searches)."""
+        key = uuid.uuid4().hex[:16]
+        self.snapshots[key] = issues
+        while len(self.snapshots) > 64:
+            self.snapshots.popitem(last=False)
+        return key
 
     # -- changes and webhooks ------------------------------------------------------------------
 
@@ -527,20 +536,25 @@ def parse_fields(values: list[str] | None) -> frozenset[str] | bool | None:
     return frozenset(chosen)
 
 
-def _page_token(jql: str, offset: int, last_id: int | None) -> str:
+def _page_token(jql: str, snapshot: str, offset: int, last_id: int | None) -> str:
     raw = json.dumps(
-        {"q": hashlib.sha256(jql.encode()).hexdigest()[:16], "o": offset, "l": last_id}
+        {
+            "q": hashlib.sha256(jql.encode()).hexdigest()[:16],
+            "s": snapshot,
+            "o": offset,
+            "l": last_id,
+        }
     )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _read_token(jql: str, token: str) -> tuple[int, int | None] | None:
+def _read_token(jql: str, token: str) -> tuple[str, int, int | None] | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         if data["q"] != hashlib.sha256(jql.encode()).hexdigest()[:16]:
             return None
-        return int(data["o"]), data["l"]
+        return str(data["s"]), int(data["o"]), data["l"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         return None
 
@@ -760,20 +774,25 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
             return errors(*exc.messages, status=400)
         if not query.bounded:
             return errors(UNBOUNDED, status=400)
-        start = 0
+        start, snapshot = 0, ""
         if token:
             read = _read_token(jql, str(token))
             if read is None:
                 return errors("The provided next page token is invalid or expired.", status=400)
-            offset, last_id = read
-            if 0 < offset <= len(issues) and issues[offset - 1].id == last_id:
-                start = offset
-            elif last_id is not None and last_id in positions:
+            snapshot, offset, last_id = read
+            frozen = site.snapshots.get(snapshot)
+            if frozen is not None:  # the result as the first page saw it: no skips, no repeats
+                issues, start = frozen, offset
+            elif last_id is not None and last_id in positions:  # expired: continue after it
                 start = positions[last_id] + 1
             else:
                 start = min(offset, len(issues))
+        elif len(issues) > size:
+            snapshot = site.snapshot(issues)
         page = issues[start : start + size]
         end = start + len(page)
+        if snapshot in site.snapshots:  # issues deleted since the snapshot are gone
+            page = [issue for issue in page if issue.id in site.data.issues]
         base = self._base(request, site)
         if wanted is False:
             parts = [dumps({"id": str(issue.id)}) for issue in page]
@@ -783,7 +802,8 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
         request.state.items = len(page)
         tail: dict[str, Any] = {"isLast": end >= len(issues)}
         if end < len(issues):
-            tail["nextPageToken"] = _page_token(jql, end, page[-1].id if page else None)
+            last = issues[end - 1].id if end else None
+            tail["nextPageToken"] = _page_token(jql, snapshot, end, last)
         body_bytes = b'{"issues":[' + b",".join(parts) + b"]," + dumps(tail)[1:]
         return Response(body_bytes, 200, media_type="application/json")
 

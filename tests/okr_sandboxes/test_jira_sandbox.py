@@ -257,3 +257,24 @@ def test_new_issues_appear_in_search(jira_sandbox: JiraSandbox) -> None:
     assert before == 0
     assert {i.key for i in found} == {c["key"] for c in changes}
     assert {i.fields.status.name for i in found} == {"In Progress"}
+
+
+def test_changes_between_pages_neither_skip_nor_repeat_issues(jira_sandbox: JiraSandbox) -> None:
+    auth = (jira_sandbox.email, jira_sandbox.api_token)
+    url = jira_sandbox.base_url + "/rest/api/3/search/jql"
+    params = {"jql": "project in (ENG, OPS) ORDER BY updated ASC", "fields": "updated"}
+    seen: list[str] = []
+    token = None
+    with httpx.Client(auth=auth) as http:
+        while True:
+            page = http.get(url, params={**params, "nextPageToken": token} if token else params)
+            body = page.json()
+            seen += [issue["key"] for issue in body["issues"]]
+            if len(seen) == 50:  # the last issue served and one further on both change now
+                jira_sandbox.update_issue(seen[-1], summary="edited while paging")
+                jira_sandbox.update_issue(seen[0], summary="edited while paging")
+            token = body.get("nextPageToken")
+            if not token:
+                break
+
+    assert len(seen) == len(set(seen)) == 250
