@@ -16,7 +16,8 @@ from okr_core.errors import Conflict, ValidationFailed
 from okr_core.models import User, UserRole
 from okr_core.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from okr_core.repository import get_owned
-from okr_core.roles import Role, highest
+from okr_core.role_mappings import resolve_role
+from okr_core.roles import Role
 
 
 def normalise_email(email: str) -> str:
@@ -92,9 +93,12 @@ def list_users(session: Session) -> Sequence[User]:
 
 
 def effective_role(session: Session, user: User) -> Role | None:
-    """The highest role the user holds; later, group mappings join the direct grants here."""
+    """The highest role the user holds directly or through a mapped group, else the default.
+
+    Group-to-role mappings and the tenant's default role live in ``okr_core.role_mappings``.
+    """
     roles = session.scalars(select(UserRole.role).where(UserRole.user_id == user.id)).all()
-    return highest(set(roles))
+    return resolve_role(session, direct=roles, user_id=user.id)
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from okr_core.db.base import Base, IdMixin, TenantOwned, TimestampMixin
@@ -16,6 +16,8 @@ class Group(IdMixin, TenantOwned, TimestampMixin, Base):
 
     display_name: Mapped[str] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Weak ETag of the SCIM representation; bumped by every change, membership included.
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class GroupMembership(TenantOwned, Base):
