@@ -648,6 +648,7 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
                 f"{api}/serverInfo", self.server_info, methods=["GET"], auth=Auth(required=False)
             ),
             self.api(f"{api}/myself", self.myself, methods=["GET"]),
+            self.api("/rest/auth/1/session", self.session, methods=["GET"]),
             self.api(f"{api}/field", self.fields, methods=["GET"]),
             self.api(f"{api}/search/jql", self.search_jql, methods=["GET", "POST"]),
             self.api(f"{api}/search/approximate-count", self.approximate_count, methods=["POST"]),
@@ -706,6 +707,17 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
         data = user_json(site.me, self._base(request, site), version)
         data.update({"locale": "en_US", "groups": {"size": 2, "items": []}})
         return json_response(data)
+
+    async def session(self, request: Request, site: JiraSite) -> Response:
+        """What ``JIRA(validate=True)`` reads to check the credentials."""
+        user = f"{self._base(request, site)}/rest/api/2/user?accountId={site.me.account_id}"
+        return json_response(
+            {
+                "self": user,
+                "name": site.email,
+                "loginInfo": {"failedLoginCount": 0, "loginCount": 1},
+            }
+        )
 
     async def fields(self, request: Request, site: JiraSite) -> Response:
         result = []

@@ -188,6 +188,15 @@ def test_wrong_token_answers_401(jira_sandbox: JiraSandbox) -> None:
     assert "authenticated" in error.value.text
 
 
+def test_validate_checks_the_credentials(jira_sandbox: JiraSandbox) -> None:
+    jira = client(jira_sandbox, validate=True)
+
+    assert jira.current_user() == jira_sandbox.account_id
+    with pytest.raises(JIRAError) as error:
+        JIRA(server=jira_sandbox.base_url, basic_auth=(jira_sandbox.email, "x"), validate=True)
+    assert error.value.status_code == 401
+
+
 def test_anonymous_server_info_but_no_anonymous_search(jira_sandbox: JiraSandbox) -> None:
     jira = JIRA(server=jira_sandbox.base_url, max_retries=0)
 
