@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from okr_sandboxes.faults import Fault, FaultConfig, FaultInjector
 from okr_sandboxes.requestlog import RequestLog
 from okr_sandboxes.webhooks import HeaderBuilder, WebhookDispatcher
 
+logger = logging.getLogger(__name__)
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -230,7 +232,10 @@ class SandboxApp(Generic[SiteT]):
             for site in list(self.sites.values()):
                 if site.activity_tick and now >= site.next_activity:
                     site.next_activity = now + site.activity_tick
-                    site.activity_step()
+                    try:
+                        site.activity_step()
+                    except Exception:  # one site's bad step must not stop the others
+                        logger.exception("activity step of site %s failed", site.name)
 
     # -- the request pipeline ------------------------------------------------------------------
 
