@@ -42,5 +42,10 @@ imports:
 unit:
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
+# Refresh the public API's v1 contract snapshot (docs/api/openapi-v1.json) after an additive
+# change; it refuses while the spec breaks the committed snapshot (docs/api-versioning.md).
+snapshot-openapi: $(VENV)/.synced
+	$(VENV)/bin/python -m okr_api.public.contract --write
+
 clean:
 	rm -rf $(VENV) .tools var test-artifacts .pytest_cache .mypy_cache .ruff_cache

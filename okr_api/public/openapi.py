@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
 
 from okr_api.public.deprecations import DEPRECATIONS, DEPRECATIONS_PAGE
 from okr_api.public.schemas import Problem
@@ -101,7 +102,11 @@ def _header_refs(*names: str) -> dict[str, Any]:
 def build_public_openapi(app: FastAPI) -> dict[str, Any]:
     from okr_api.public.route import SCOPE_EXTENSION, PublicRoute
 
-    routes = [route for route in app.routes if isinstance(route, PublicRoute)]
+    routes = [
+        context
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, PublicRoute)
+    ]
     spec = get_openapi(
         title=TITLE,
         version=API_VERSION,

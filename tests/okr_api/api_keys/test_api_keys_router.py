@@ -14,7 +14,7 @@ from okr_core.models import AuditEvent
 from okr_core.roles import Role
 from okr_core.tenancy import tenant_context
 from tests.okr_api.conftest import TenantWorld
-from tests.okr_api.public.conftest import OkrData, bearer
+from tests.okr_api.public.conftest import bearer
 
 URL = "/api/v1/api-keys"
 NEW_KEY = {"name": "Warehouse", "scopes": ["objectives:read", "key_results:read"]}
@@ -43,9 +43,7 @@ def test_create_needs_the_csrf_token(admin: TestClient) -> None:
     assert "CSRF" in response.json()["detail"]
 
 
-def test_key_is_shown_once_and_works(
-    admin: TestClient, public: TestClient, okrs_a: OkrData
-) -> None:
+def test_key_is_shown_once_and_works(admin: TestClient, public: TestClient) -> None:
     created = admin.post(URL, json={**NEW_KEY, "expires_in_days": 30})
     assert created.status_code == 201, created.text
     body = created.json()
@@ -69,7 +67,7 @@ def test_invalid_scope_is_refused_with_the_valid_ones(admin: TestClient) -> None
 
 
 def test_rotate_then_revoke_and_every_step_is_audited(
-    admin: TestClient, public: TestClient, okrs_a: OkrData, session: Session
+    admin: TestClient, public: TestClient, tenant_a: TenantWorld, session: Session
 ) -> None:
     old = admin.post(URL, json=NEW_KEY).json()
     rotated = admin.post(f"{URL}/{old['id']}/rotate", json={"old_key_expires_in_hours": 1})
@@ -86,7 +84,7 @@ def test_rotate_then_revoke_and_every_step_is_audited(
     refused = public.get("/api/v1/public/objectives", headers=bearer(new["key"]))
     assert refused.status_code == 401
     assert refused.json()["code"] == "api_key_revoked"
-    with tenant_context(session, okrs_a.world.tenant.id):
+    with tenant_context(session, tenant_a.tenant.id):
         events = session.scalars(select(AuditEvent).where(AuditEvent.target_type == "api_key"))
         actions = sorted(e.action for e in events)
     assert actions == ["api_key.created", "api_key.created", "api_key.revoked", "api_key.rotated"]
@@ -111,7 +109,7 @@ async def _flush(runtime: PublicApiRuntime) -> int:
 
 
 def test_usage_shows_requests_errors_and_latency_per_day(
-    admin: TestClient, public: TestClient, okrs_a: OkrData, runtime: PublicApiRuntime
+    admin: TestClient, public: TestClient, runtime: PublicApiRuntime
 ) -> None:
     created = admin.post(URL, json={"name": "objs", "scopes": ["objectives:read"]}).json()
     for _ in range(3):

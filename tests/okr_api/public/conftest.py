@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from okr_api.database import get_session
 from okr_api.public.runtime import PublicApiRuntime, get_runtime
-from okr_core import api_keys, check_ins, key_results, objectives
+from okr_core import api_keys, check_ins, key_results, objectives, tenants, users
 from okr_core.actors import Actor
-from okr_core.models import CheckInSource, KeyResult, Objective
+from okr_core.models import CheckInSource, KeyResult, Objective, Tenant, User
 from okr_core.tenancy import tenant_context, unbind_tenant
 from tests.okr_api.conftest import TenantWorld
 
@@ -28,13 +28,30 @@ ALL_SCOPES = ("objectives:read", "key_results:read", "reports:read")
 
 
 @dataclass
+class World:
+    """A tenant with one (password-less) user who owns some of its OKRs."""
+
+    tenant: Tenant
+    owner: User
+
+
+def make_world(session: Session, slug: str) -> World:
+    tenant = tenants.create_tenant(session, slug=slug, name=f"Tenant {slug}")
+    with tenant_context(session, tenant.id):
+        owner = users.create_user(
+            session, actor=ACTOR, email=f"owner@{slug}.example.com", display_name="Owner"
+        )
+    return World(tenant=tenant, owner=owner)
+
+
+@dataclass
 class OkrData:
-    world: TenantWorld
+    world: World
     objectives: list[Objective] = field(default_factory=list)
     key_results: list[KeyResult] = field(default_factory=list)
 
 
-def seed_okrs(session: Session, world: TenantWorld, *, objectives_count: int = 2) -> OkrData:
+def seed_okrs(session: Session, world: World, *, objectives_count: int = 2) -> OkrData:
     data = OkrData(world=world)
     with tenant_context(session, world.tenant.id):
         for index in range(objectives_count):
@@ -43,6 +60,7 @@ def seed_okrs(session: Session, world: TenantWorld, *, objectives_count: int = 2
                 actor=ACTOR,
                 title=f"{world.tenant.slug} objective {index}",
                 period="2026-Q4" if index % 2 == 0 else "2026-Q3",
+                owner_id=world.owner.id if index == 0 else None,
             )
             data.objectives.append(objective)
             for kr_index in range(2):
@@ -53,6 +71,7 @@ def seed_okrs(session: Session, world: TenantWorld, *, objectives_count: int = 2
                     title=f"KR {index}.{kr_index}",
                     start_value=0,
                     target_value=100,
+                    owner_id=world.owner.id if kr_index == 0 else None,
                 )
                 data.key_results.append(kr)
         first = data.key_results[0]
@@ -108,13 +127,13 @@ def runtime(app: FastAPI) -> PublicApiRuntime:
 
 
 @pytest.fixture
-def okrs_a(session: Session, tenant_a: TenantWorld) -> OkrData:
-    return seed_okrs(session, tenant_a)
+def okrs_a(session: Session) -> OkrData:
+    return seed_okrs(session, make_world(session, "public-a"))
 
 
 @pytest.fixture
-def okrs_b(session: Session, tenant_b: TenantWorld) -> OkrData:
-    return seed_okrs(session, tenant_b)
+def okrs_b(session: Session) -> OkrData:
+    return seed_okrs(session, make_world(session, "public-b"))
 
 
 IssueKey = Callable[..., str]
@@ -123,7 +142,7 @@ IssueKey = Callable[..., str]
 @pytest.fixture
 def issue_key(session: Session, runtime: PublicApiRuntime) -> IssueKey:
     def issue(
-        world: TenantWorld,
+        world: World | TenantWorld,
         scopes: Sequence[str] = ALL_SCOPES,
         *,
         expires_at: datetime | None = None,
