@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 NAMESPACE = "okr-public-api"
 REDIS_RETRY_SECONDS = 5.0
-REDIS_TIMEOUT_SECONDS = 0.25
+REDIS_TIMEOUT_SECONDS = 0.5
 WARNING_INTERVAL_SECONDS = 30.0
 
 
