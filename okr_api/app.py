@@ -17,10 +17,12 @@ from okr_api.auth.router import router as auth_router
 from okr_api.auth.throttle import LoginThrottle
 from okr_api.errors import install_error_handlers
 from okr_api.health.router import router as health_router
+from okr_api.integrations.router import router as integrations_router
 from okr_api.okrs.router import router as okrs_router
 from okr_api.public.router import router as public_router
 from okr_api.scim.router import router as scim_router
 from okr_api.templating import STATIC_DIR
+from okr_api.webhooks.router import router as webhooks_router
 from okr_core.db.engine import make_engine, make_session_factory
 from okr_core.settings import Settings, load_settings
 
@@ -72,5 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_log_router)
     app.include_router(scim_router)
     app.include_router(admin_router)
+    app.include_router(integrations_router)
+    app.include_router(webhooks_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,1 @@
+"""Signed webhook deliveries from GitHub and Jira, queued for the webhook sensor."""
