@@ -19,6 +19,7 @@ from okr_api.errors import install_error_handlers
 from okr_api.health.router import router as health_router
 from okr_api.integrations.router import router as integrations_router
 from okr_api.okrs.router import router as okrs_router
+from okr_api.provisioning.router import router as provisioning_router
 from okr_api.public.router import router as public_router
 from okr_api.scim.router import router as scim_router
 from okr_api.templating import STATIC_DIR
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public_router)
     app.include_router(api_keys_router)
     app.include_router(audit_log_router)
+    app.include_router(provisioning_router)
     app.include_router(scim_router)
     app.include_router(admin_router)
     app.include_router(integrations_router)

@@ -22,9 +22,8 @@ class ProvisioningSettings(IdMixin, TenantOwned, Base):
     __table_args__ = (UniqueConstraint("tenant_id"),)
 
     # Role of users whom neither a direct grant nor a group mapping gives one; None: no access.
-    default_role: Mapped[Role | None] = mapped_column(
-        Enum(Role, native_enum=False, length=32), default=Role.viewer
-    )
+    # No column default: None must be storable (the ORM would replace None by a default).
+    default_role: Mapped[Role | None] = mapped_column(Enum(Role, native_enum=False, length=32))
     deletion_mode: Mapped[DeletionMode] = mapped_column(
         Enum(DeletionMode, native_enum=False, length=16), default=DeletionMode.soft
     )

@@ -84,6 +84,8 @@ def test_filters_cannot_probe_another_tenant(
 def test_a_scim_token_opens_nothing_but_scim(scim_a: ScimTenant, anonymous: TestClient) -> None:
     headers = {"Authorization": f"Bearer {scim_a.token}"}
     assert anonymous.get("/api/v1/session", headers=headers).status_code == 401
+    assert anonymous.get("/api/v1/audit-events", headers=headers).status_code == 401
+    assert anonymous.get("/api/v1/provisioning", headers=headers).status_code == 401
 
 
 def test_revoked_and_malformed_tokens_are_refused(
