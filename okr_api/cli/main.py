@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from okr_api.cli import api_keys, db, demo, serve, tenants, users
+from okr_api.cli import api_keys, db, demo, scim_tokens, serve, tenants, users
 from okr_api.cli.console import CliError, expected_error_message, print_error
 
 
@@ -41,5 +41,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
 app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(scim_tokens.app, name="scim-tokens")
+app.add_typer(scim_tokens.provisioning_app, name="provisioning")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
