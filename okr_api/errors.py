@@ -87,6 +87,14 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            # FastAPI puts the character offset where a field name belongs: name the body instead.
+            reason = (err.get("ctx") or {}).get("error") or err.get("msg", "")
+            position = err.get("loc", ("body", "?"))[-1]
+            errors.append(
+                {"field": "body", "message": f"not valid JSON: {reason} (character {position})"}
+            )
+            continue
         location = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         errors.append({"field": ".".join(location) or "body", "message": err.get("msg", "")})
     fields = ", ".join(e["field"] for e in errors)

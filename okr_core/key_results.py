@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,6 +46,23 @@ def state_of(kr: KeyResult, objective: Objective, *, today: date | None = None) 
     return KeyResultState(
         progress=fraction, health=health(fraction, period.elapsed_fraction(today))
     )
+
+
+def objectives_of(session: Session, krs: Iterable[KeyResult]) -> dict[uuid.UUID, Objective]:
+    """The objectives of ``krs`` keyed by id, in one query rather than one per key result."""
+    ids = {kr.objective_id for kr in krs}
+    if not ids:
+        return {}
+    rows = session.scalars(select(Objective).where(Objective.id.in_(ids))).all()
+    return {objective.id: objective for objective in rows}
+
+
+def states_of(
+    session: Session, krs: Sequence[KeyResult], *, today: date | None = None
+) -> dict[uuid.UUID, KeyResultState]:
+    """:func:`state_of` for many key results at once, keyed by key result id."""
+    objectives = objectives_of(session, krs)
+    return {kr.id: state_of(kr, objectives[kr.objective_id], today=today) for kr in krs}
 
 
 def get_key_result(session: Session, key_result_id: uuid.UUID) -> KeyResult:
@@ -119,6 +136,26 @@ def update_key_result(
         raise ValidationFailed(f"cannot update {', '.join(sorted(unknown))}")
     kr = get_key_result(session, key_result_id)
     before = snapshot(kr)
+    # Check against stored rows, not half-applied changes: an autoflush during the checks would
+    # hit the unique constraint (a 500) before the duplicate check could answer with a Conflict.
+    with session.no_autoflush:
+        _apply(session, kr, changes)
+    session.flush()
+    changed = audit.diff(before, snapshot(kr))
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="key_result.updated",
+            target_type="key_result",
+            target_id=kr.id,
+            changes=changed,
+        )
+    return kr
+
+
+def _apply(session: Session, kr: KeyResult, changes: Mapping[str, Any]) -> None:
+    """Set and check each changed field; callers run this with autoflush off."""
     if "title" in changes:
         kr.title = _clean_title(changes["title"])
         _check_unique(session, objective_id=kr.objective_id, title=kr.title, exclude=kr.id)
@@ -135,18 +172,6 @@ def update_key_result(
     if "status" in changes:
         kr.status = KeyResultStatus(changes["status"])
     _check_values(start=kr.start_value, target=kr.target_value, direction=kr.direction)
-    session.flush()
-    changed = audit.diff(before, snapshot(kr))
-    if changed:
-        audit.record(
-            session,
-            actor=actor,
-            action="key_result.updated",
-            target_type="key_result",
-            target_id=kr.id,
-            changes=changed,
-        )
-    return kr
 
 
 def archive_key_result(session: Session, *, actor: Actor, key_result_id: uuid.UUID) -> KeyResult:

@@ -28,12 +28,26 @@ def list_objectives(
     session: Session,
     *,
     period: str | None = None,
+    status: ObjectiveStatus | None = None,
+    owner_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
     include_archived: bool = False,
 ) -> Sequence[Objective]:
+    """The tenant's objectives, newest period first; archived ones only when asked for.
+
+    An explicit ``status`` wins over ``include_archived``: asking for archived objectives by
+    status returns them without also having to set the flag.
+    """
     stmt = select(Objective).order_by(Objective.period.desc(), Objective.title)
     if period:
         stmt = stmt.where(Objective.period == parse_period(period).name)
-    if not include_archived:
+    if owner_id is not None:
+        stmt = stmt.where(Objective.owner_id == owner_id)
+    if parent_id is not None:
+        stmt = stmt.where(Objective.parent_id == parent_id)
+    if status is not None:
+        stmt = stmt.where(Objective.status == status)
+    elif not include_archived:
         stmt = stmt.where(Objective.status != ObjectiveStatus.archived)
     return session.scalars(stmt).all()
 
@@ -86,6 +100,26 @@ def update_objective(
         raise ValidationFailed(f"cannot update {', '.join(sorted(unknown))}")
     objective = get_objective(session, objective_id)
     before = snapshot(objective)
+    # Check against stored rows, not half-applied changes: an autoflush during the checks would
+    # hit the unique constraint (a 500) before the duplicate check could answer with a Conflict.
+    with session.no_autoflush:
+        _apply(session, objective, changes)
+    session.flush()
+    changed = audit.diff(before, snapshot(objective))
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="objective.updated",
+            target_type="objective",
+            target_id=objective.id,
+            changes=changed,
+        )
+    return objective
+
+
+def _apply(session: Session, objective: Objective, changes: Mapping[str, Any]) -> None:
+    """Set and check each changed field; callers run this with autoflush off."""
     if "title" in changes:
         objective.title = _clean_title(changes["title"])
     if "description" in changes:
@@ -110,18 +144,6 @@ def update_objective(
         _check_unique_title(
             session, title=objective.title, period=objective.period, exclude=objective.id
         )
-    session.flush()
-    changed = audit.diff(before, snapshot(objective))
-    if changed:
-        audit.record(
-            session,
-            actor=actor,
-            action="objective.updated",
-            target_type="objective",
-            target_id=objective.id,
-            changes=changed,
-        )
-    return objective
 
 
 def archive_objective(session: Session, *, actor: Actor, objective_id: uuid.UUID) -> Objective:
