@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         le=5.0,
         description="How long a tenant's data version (the basis of ETags) is cached in memory.",
     )
+    public_page_cache_mb: int = Field(
+        default=32,
+        ge=0,
+        description="Memory per API process for serialised public API pages, keyed by ETag "
+        "(0 turns the cache off).",
+    )
     public_usage_flush_seconds: float = Field(
         default=5.0,
         gt=0.0,

@@ -27,6 +27,7 @@ from okr_api.public.auth import (
     InsufficientScope,
     authenticate,
 )
+from okr_api.public.conditional import etag_for, etag_matches, has_validator, not_modified
 from okr_api.public.ratelimit import LimitResult, Policy
 from okr_api.public.runtime import PublicApiRuntime, get_runtime
 from okr_core.errors import NotFound, OkrError, TooManyRequests
@@ -90,7 +91,13 @@ class PublicRoute(APIRoute):
                         details={"field": unknown[0], "valid": sorted(allowed)},
                     )
                 request.scope[CALLER_SCOPE_KEY] = caller
-                response = await original(request)
+                # A poller's revalidation is answered before parameters are parsed: the ETag
+                # depends only on the tenant, its data version, the URL and the day.
+                etag = await etag_for(runtime, caller, request) if has_validator(request) else None
+                if etag is not None and etag_matches(request, etag):
+                    response = not_modified(etag)
+                else:
+                    response = await original(request)
             except RequestValidationError as exc:
                 response = _render(_invalid_request(exc))
             except OkrError as exc:

@@ -20,11 +20,17 @@ from sqlalchemy.orm import Session
 
 from okr_api.public import service
 from okr_api.public.auth import caller_of
+from okr_api.public.conditional import (
+    etag_for,
+    etag_matches,
+    not_modified,
+    respond,
+)
 from okr_api.public.cursors import CursorContext, CursorSigner, filters_fingerprint
 from okr_api.public.deprecations import DEPRECATIONS
 from okr_api.public.openapi import PROBLEM_RESPONSES, docs_html, public_openapi
 from okr_api.public.route import SCOPE_EXTENSION, InvalidParameter, PublicRoute
-from okr_api.public.runtime import get_runtime
+from okr_api.public.runtime import Representation, get_runtime
 from okr_api.public.schemas import CheckInRead, KeyResultRead, ObjectiveRead, Page
 from okr_api.public.service import (
     CheckInSort,
@@ -42,9 +48,8 @@ from okr_core.models import (
     Objective,
     ObjectiveStatus,
 )
-from okr_core.tenancy import tenant_context
+from okr_core.tenancy import bind_tenant
 
-CACHE_CONTROL = "private, no-cache"
 PERIOD_PATTERN = r"^\d{4}-Q[1-4]$"
 
 
@@ -91,30 +96,15 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _etag_matches(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    opaque = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == opaque:
-            return True
-    return False
-
-
-async def _conditional(request: Request) -> tuple[str, Response | None]:
-    """The ETag of this URL under the tenant's current data version, and a 304 if it matches."""
+async def _cached(request: Request) -> tuple[str, Response | None]:
+    """The representation's ETag, and a response if one can be given without the database."""
     caller = caller_of(request)
     runtime = get_runtime(request.app)
-    version = await runtime.data_version(caller.tenant_id)
-    target = f"{request.url.path}?{request.url.query}"
-    etag = runtime.etag(caller.tenant_id, version, target)
-    if _etag_matches(request, etag):
-        return etag, Response(
-            status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL}
-        )
-    return etag, None
+    etag = await etag_for(runtime, caller, request)
+    if etag_matches(request, etag):
+        return etag, not_modified(etag)
+    hit = runtime.pages.get(etag)
+    return etag, (respond(etag, hit) if hit is not None else None)
 
 
 async def _list(
@@ -129,9 +119,9 @@ async def _list(
     page_type: type[Page[Any]],
     work: Callable[[Session, ListRequest], PageResult],
 ) -> Response:
-    etag, not_modified = await _conditional(request)
-    if not_modified is not None:
-        return not_modified
+    etag, ready = await _cached(request)
+    if ready is not None:
+        return ready
     caller = caller_of(request)
     runtime = get_runtime(request.app)
     signer = CursorSigner(runtime.cursor_key)
@@ -145,8 +135,8 @@ async def _list(
     list_request = ListRequest(conditions=conditions, sort=sort, limit=limit, after=after)
 
     def job(session: Session) -> tuple[bytes, str | None]:
-        with tenant_context(session, caller.tenant_id):
-            result = work(session, list_request)
+        bind_tenant(session, caller.tenant_id)
+        result = work(session, list_request)
         next_cursor = signer.encode(context, result.last) if result.last is not None else None
         body = service.page_json(
             page_type, result.body_items, has_more=result.has_more, cursor=next_cursor
@@ -154,34 +144,30 @@ async def _list(
         return body, next_cursor
 
     body, next_cursor = await runtime.read(job)
-    response = Response(
-        body,
-        media_type="application/json",
-        headers={"ETag": etag, "Cache-Control": CACHE_CONTROL},
-    )
+    next_url = None
     if next_cursor is not None:
-        next_url = request.url.include_query_params(cursor=next_cursor)
-        response.headers.append("Link", f'<{next_url}>; rel="next"')
-    return response
+        next_url = str(request.url.include_query_params(cursor=next_cursor))
+    representation = Representation(body=body, next_url=next_url)
+    runtime.pages.put(etag, representation)
+    return respond(etag, representation)
 
 
 async def _item(
     request: Request, model: type[Any], read: Callable[[Session], dict[str, Any]]
 ) -> Response:
-    etag, not_modified = await _conditional(request)
-    if not_modified is not None:
-        return not_modified
+    etag, ready = await _cached(request)
+    if ready is not None:
+        return ready
     caller = caller_of(request)
 
     def job(session: Session) -> bytes:
-        with tenant_context(session, caller.tenant_id):
-            item = read(session)
-        return service.item_json(model, item)
+        bind_tenant(session, caller.tenant_id)
+        return service.item_json(model, read(session))
 
-    body = await get_runtime(request.app).read(job)
-    return Response(
-        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    )
+    runtime = get_runtime(request.app)
+    representation = Representation(body=await runtime.read(job), next_url=None)
+    runtime.pages.put(etag, representation)
+    return respond(etag, representation)
 
 
 # -- objectives ------------------------------------------------------------------------------

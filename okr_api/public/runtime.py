@@ -126,6 +126,41 @@ class TtlCache:
         self._entries.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Representation:
+    body: bytes
+    next_url: str | None
+
+
+class RepresentationCache:
+    """Serialised bodies by ETag, least recently used first out, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, Representation] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, etag: str) -> Representation | None:
+        entry = self._entries.get(etag)
+        if entry is not None:
+            self._entries.move_to_end(etag)
+        return entry
+
+    def put(self, etag: str, entry: Representation) -> None:
+        size = len(entry.body)
+        if self.max_bytes <= 0 or size > self.max_bytes // 4 or etag in self._entries:
+            return
+        self._entries[etag] = entry
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.body)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
 @dataclass(slots=True)
 class _LastUse:
     tenant_id: uuid.UUID
@@ -225,6 +260,7 @@ class PublicApiRuntime:
         self.versions = TtlCache(settings.public_data_version_seconds)
         self.limiter = RateLimiter(settings)
         self.usage = UsageAggregator()
+        self.pages = RepresentationCache(settings.public_page_cache_mb * 1024 * 1024)
         self._flushers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
     # -- database access off the event loop -------------------------------------------------

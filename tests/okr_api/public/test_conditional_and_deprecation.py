@@ -89,3 +89,36 @@ def test_spec_marks_the_alias_deprecated(public: TestClient) -> None:
     assert params["objective_id"]["deprecated"] is True
     assert not params["objective"].get("deprecated")
     assert public.get("/api/v1/docs").status_code == 200
+
+
+def test_repeated_pages_come_from_memory_until_the_version_moves(
+    public: TestClient,
+    okrs_a: OkrData,
+    issue_key: IssueKey,
+    session: Session,
+    runtime: PublicApiRuntime,
+) -> None:
+    key = issue_key(okrs_a.world, ["key_results:read"])
+    url = f"{KRS}?limit=2"
+    first = public.get(url, headers=bearer(key))
+    reads: list[object] = []
+    original = runtime.read
+
+    def counting_read(work: object) -> object:
+        reads.append(work)
+        return original(work)  # type: ignore[arg-type]
+
+    runtime.read = counting_read  # type: ignore[method-assign]
+    again = public.get(url, headers=bearer(key))
+    assert again.content == first.content
+    assert again.headers["Link"] == first.headers["Link"]
+    assert reads == []  # served from the representation cache
+    with tenant_context(session, okrs_a.world.tenant.id):
+        key_results.update_key_result(
+            session, actor=ACTOR, key_result_id=okrs_a.key_results[0].id, changes={"unit": "pts"}
+        )
+    session.flush()
+    runtime.versions.clear()
+    fresh = public.get(url, headers=bearer(key))
+    assert fresh.json()["data"][0]["unit"] == "pts"
+    assert len(reads) == 2  # the version, then the page
