@@ -56,13 +56,30 @@ def app(db_settings: Settings, session: Session) -> Iterator[FastAPI]:
     application = create_app(db_settings)
 
     def _test_session() -> Iterator[Session]:
+        """Each request works in its own savepoint of the test's transaction.
+
+        In production every request has its own session, so a rollback discards only that
+        request's work; here a rollback (ours or the code's own ``session.rollback()``) must
+        likewise discard the request's savepoint, never the test's fixture data.
+        """
         unbind_tenant(session)
+        request_work = session.begin_nested()
+
+        def rollback_request_work() -> None:
+            if request_work.is_active:
+                request_work.rollback()
+
+        session.rollback = rollback_request_work  # type: ignore[method-assign]
         try:
             yield session
             session.flush()
+            if request_work.is_active:
+                request_work.commit()
         except BaseException:
-            session.rollback()
+            rollback_request_work()
             raise
+        finally:
+            del session.rollback
 
     application.dependency_overrides[get_session] = _test_session
     yield application

@@ -27,7 +27,9 @@ NAV = {
     "/admin/provisioning": "Provisioning",
     "/admin/audit-log": "Audit log",
 }
-PLACEHOLDERS = ["/admin/integrations", "/admin/api-keys", "/admin/sso", "/admin/provisioning"]
+PLACEHOLDERS = ["/admin/api-keys", "/admin/sso", "/admin/provisioning"]
+# Fixed, so parametrised test ids are the same in every pytest-xdist worker.
+UNKNOWN_ID = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
 
 def _html(response: Response) -> ParsedPage:
@@ -41,7 +43,7 @@ def _html(response: Response) -> ParsedPage:
         "/admin/",
         "/admin/objectives",
         f"/admin/objectives?period={PERIOD}",
-        f"/admin/key-results/{uuid.uuid4()}",
+        f"/admin/key-results/{UNKNOWN_ID}",
         "/admin/audit-log",
         "/admin/api-keys",
         "/admin/no-such-page",
@@ -173,7 +175,7 @@ def test_other_tenants_key_result_is_404(client_for: ClientFor, okrs: Okrs) -> N
     assert page.all("a", href="/admin/objectives")  # still inside the shell, with navigation
 
 
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", str(UNKNOWN_ID)])
 def test_unknown_key_result_is_404(client_for: ClientFor, bad_id: str) -> None:
     response = client_for(Role.viewer).get(f"/admin/key-results/{bad_id}")
     assert response.status_code == 404
