@@ -1,0 +1,3 @@
+module example.com/okrhub
+
+go 1.19
