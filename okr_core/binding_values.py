@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,14 @@ from okr_core.models.kr_binding import METRIC_SOURCE
 from okr_core.sources.errors import PermanentSourceError
 from okr_core.sources.github.client import normalise_repositories
 from okr_core.sql_models import PROJECT_DIR, SourceKey, SqlProject, run_project
-from okr_core.warehouse import GITHUB_PULL_REQUESTS, JIRA_BINDING_ISSUES, JIRA_ISSUES, read_table
+from okr_core.tenancy import require_tenant
+from okr_core.warehouse import (
+    GITHUB_PULL_REQUESTS,
+    JIRA_BINDING_ISSUES,
+    JIRA_ISSUES,
+    model_path,
+    read_table,
+)
 
 VALUES_MODEL = "kr_daily_values"
 RECORDS_MODEL = "binding_records"
@@ -171,11 +179,14 @@ def tenant_specs(
     *,
     integration_ids: Iterable[uuid.UUID] | None = None,
     binding_ids: Iterable[uuid.UUID] | None = None,
+    synced_only: bool = False,
 ) -> list[BindingSpec]:
     """The bindings of the session's tenant (optionally of some integrations), as specs.
 
     Bindings of archived key results are left out; a binding whose parameters are invalid is
-    skipped here (its sync reports the problem).
+    skipped here (its sync reports the problem). ``synced_only`` keeps only bindings whose
+    integration has synced successfully at least once: before that there is no data, and a
+    value computed from nothing would be a made-up zero.
     """
     stmt = (
         select(KrBinding, KeyResult, Objective, Integration)
@@ -185,12 +196,14 @@ def tenant_specs(
         .where(KeyResult.status == KeyResultStatus.active)
         .order_by(KrBinding.created_at, KrBinding.id)
     )
+    if synced_only:
+        stmt = stmt.where(Integration.last_success_at.is_not(None))
     if integration_ids is not None:
         stmt = stmt.where(KrBinding.integration_id.in_(list(integration_ids)))
     if binding_ids is not None:
         stmt = stmt.where(KrBinding.id.in_(list(binding_ids)))
     specs: list[BindingSpec] = []
-    for binding, kr, objective, integration in session.execute(stmt).tuples():
+    for binding, kr, objective, integration in session.execute(stmt).all():
         try:
             specs.append(
                 make_spec(
@@ -243,3 +256,36 @@ def compute(
         variables=as_of_variables(as_of),
         select=select_models,
     )
+
+
+def compute_model(
+    session: Session,
+    *,
+    warehouse_dir: Path,
+    model: str,
+    as_of: datetime,
+    project: SqlProject | None = None,
+) -> pa.Table:
+    """One model's output for the session's tenant, as its own Dagster asset computes it.
+
+    The model reads its direct ``ref()`` inputs from their materialised Parquet outputs
+    (``warehouse/tenant=<id>/models/``) where they exist, exactly as a dbt model reads its
+    parents' tables; parents never materialised are computed in memory first.
+    """
+    project = project or load_project()
+    tenant_id = require_tenant(session)
+    sources = warehouse_sources(warehouse_dir, tenant_id)
+    sources[("app", "kr_bindings")] = bindings_table(tenant_specs(session, synced_only=True))
+    inputs = {}
+    for ref in project.models[model].refs:
+        path = model_path(warehouse_dir, tenant_id, ref)
+        if path.exists():
+            inputs[ref] = pq.read_table(path)
+    outputs = run_project(
+        project,
+        sources=sources,
+        variables=as_of_variables(as_of),
+        select=[model],
+        inputs=inputs,
+    )
+    return outputs[model]

@@ -160,15 +160,23 @@ def land_jira(
     fetched_ids: set[str] = set()
     memberships: dict[str, tuple[str, set[str]]] = {}
     full, incremental = 0, 0
+    # Bindings with the same JQL share one search (and one membership snapshot).
+    groups: dict[str, list[BindingSpec]] = {}
     for spec in specs:
-        digest = scope_hash(spec)
-        previous = filter_in(mine, "binding_id", [spec.binding_id])
-        previous = previous.filter(pc.equal(previous.column("scope_hash"), digest))
-        known = previous.num_rows > 0 and since is not None
+        groups.setdefault(spec.jql or "", []).append(spec)
+    for jql, group in groups.items():
+        previous_ids: set[str] | None = None
+        known = since is not None
+        for spec in group:
+            rows = filter_in(mine, "binding_id", [spec.binding_id])
+            rows = rows.filter(pc.equal(rows.column("scope_hash"), scope_hash(spec)))
+            if rows.num_rows == 0:
+                known = False  # a new binding, or its JQL or field changed: search in full
+            elif previous_ids is None:
+                previous_ids = _ids(rows, "issue_id")
+        known = known and previous_ids is not None
         pulled = _collect(
-            connector.search(
-                spec.jql or "", updated_since=since if known else None, numeric=numeric
-            ),
+            connector.search(jql, updated_since=since if known else None, numeric=numeric),
             landing,
             JIRA_ISSUES.schema,
         )
@@ -177,21 +185,22 @@ def land_jira(
         fetched_ids |= pulled_ids
         if not known:
             full += 1
-            memberships[spec.binding_id] = (digest, pulled_ids)
-            continue
-        incremental += 1
-        matching = set(connector.matching_ids(spec.jql or ""))
-        landing.requests += 1
-        entering = matching - _ids(previous, "issue_id") - fetched_ids
-        if entering:
-            extra = _collect(
-                connector.fetch_by_ids(sorted(entering), numeric=numeric),
-                landing,
-                JIRA_ISSUES.schema,
-            )
-            fetched.append(extra)
-            fetched_ids |= _ids(extra, "issue_id")
-        memberships[spec.binding_id] = (digest, matching)
+            matching = pulled_ids
+        else:
+            incremental += 1
+            matching = set(connector.matching_ids(jql))
+            landing.requests += 1
+            entering = matching - (previous_ids or set()) - fetched_ids
+            if entering:
+                extra = _collect(
+                    connector.fetch_by_ids(sorted(entering), numeric=numeric),
+                    landing,
+                    JIRA_ISSUES.schema,
+                )
+                fetched.append(extra)
+                fetched_ids |= _ids(extra, "issue_id")
+        for spec in group:
+            memberships[spec.binding_id] = (scope_hash(spec), matching)
 
     incoming = pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table()
     member_rows = [
@@ -221,8 +230,8 @@ def land_jira(
     write_table_atomically(members_path, new_members)
     landing.records_written = result.inserted + result.updated + result.deleted
     landing.details = {
-        "bindings_full": full,
-        "bindings_incremental": incremental,
+        "queries_full": full,
+        "queries_incremental": incremental,
         "issues_total": _count_for(merged, integration_id),
         "memberships": sum(len(ids) for _, ids in memberships.values()),
         **_upsert_details(result),

@@ -1,17 +1,41 @@
 """The ``okr_pipelines`` code location, loaded by ``workspace.yaml``.
 
 Importing this module only builds definitions: no settings are read, no engine is built and no
-file is written. ``AppDatabase`` reads the ``OKR_*`` environment when a run or tick starts.
+file is written (the SQL models' files are parsed to build one asset per model). ``AppDatabase``
+reads the ``OKR_*`` environment when a run or tick starts.
 """
 
 from dagster import Definitions
 
+from okr_pipelines.jobs import sync_batch_job
+from okr_pipelines.key_results.assets import key_result_values
 from okr_pipelines.platform.assets import tenant_directory
 from okr_pipelines.resources import AppDatabase
-from okr_pipelines.sensors import tenant_partitions_sensor
+from okr_pipelines.sensors import (
+    sync_due_sensor,
+    sync_failure_sensor,
+    tenant_partitions_sensor,
+    webhook_events_sensor,
+)
+from okr_pipelines.sources.github.assets import raw_github_pull_requests
+from okr_pipelines.sources.jira.assets import raw_jira_issues
+from okr_pipelines.sql_models.assets import app_bindings, build_model_assets
 
 defs = Definitions(
-    assets=[tenant_directory],
-    sensors=[tenant_partitions_sensor],
+    assets=[
+        tenant_directory,
+        app_bindings,
+        raw_jira_issues,
+        raw_github_pull_requests,
+        *build_model_assets(),
+        key_result_values,
+    ],
+    jobs=[sync_batch_job],
+    sensors=[
+        tenant_partitions_sensor,
+        sync_due_sensor,
+        webhook_events_sensor,
+        sync_failure_sensor,
+    ],
     resources={"app_db": AppDatabase()},
 )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
+from okr_core.secrets import CredentialCipher
 from okr_core.settings import Settings, load_settings
 
 
@@ -66,6 +67,19 @@ class AppDatabase(ConfigurableResource["AppDatabase"]):
         if self._settings is None:
             raise RuntimeError("AppDatabase is used before Dagster set it up")
         return self._settings
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        """The session factory, for code that opens its own units of work (source syncs commit
+        once when an attempt starts and once after the landing is durable)."""
+        if self._factory is None:
+            raise RuntimeError("AppDatabase is used before Dagster set it up")
+        return self._factory
+
+    @property
+    def cipher(self) -> CredentialCipher:
+        """Decrypts integration credentials with the keys from the settings."""
+        return CredentialCipher.from_settings(self.settings)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

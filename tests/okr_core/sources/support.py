@@ -59,6 +59,7 @@ def jira_integration(
     oauth: bool = False,
     interval: int = 60,
     next_sync_at: datetime | None = None,
+    cipher: CredentialCipher = CIPHER,
 ) -> Integration:
     if oauth:
         credentials: dict[str, Any] = {"access_token": sandbox.access_token}
@@ -72,7 +73,7 @@ def jira_integration(
         base_url=sandbox.base_url,
         auth_kind=kind,
         account=sandbox.email,
-        credentials_ciphertext=CIPHER.encrypt(credentials),
+        credentials_ciphertext=cipher.encrypt(credentials),
         sync_interval_minutes=interval,
         next_sync_at=next_sync_at,
     )
@@ -89,6 +90,7 @@ def github_integration(
     token: str | None = None,
     interval: int = 60,
     next_sync_at: datetime | None = None,
+    cipher: CredentialCipher = CIPHER,
 ) -> Integration:
     integration = Integration(
         source=Source.github,
@@ -96,7 +98,7 @@ def github_integration(
         base_url=sandbox.base_url,
         auth_kind=AuthKind.token,
         account=sandbox.owner,
-        credentials_ciphertext=CIPHER.encrypt({"token": token or sandbox.token}),
+        credentials_ciphertext=cipher.encrypt({"token": token or sandbox.token}),
         sync_interval_minutes=interval,
         next_sync_at=next_sync_at,
     )
@@ -128,3 +130,49 @@ def bind(
 
 def in_tenant(session: Session, tenant_id: uuid.UUID) -> Any:
     return tenant_context(session, tenant_id)
+
+
+JIRA_JQL = "project = ENG"
+JIRA_BINDINGS: dict[str, tuple[Metric, dict[str, Any]]] = {
+    "jira count": (Metric.jira_issue_count, {"jql": JIRA_JQL}),
+    "jira done share": (Metric.jira_done_share, {"jql": JIRA_JQL}),
+    "jira points": (
+        Metric.jira_field_sum,
+        {"jql": f"{JIRA_JQL} AND statusCategory = Done", "field": "Story Points"},
+    ),
+}
+GITHUB_BINDINGS: dict[str, tuple[Metric, dict[str, Any]]] = {
+    "github merged": (Metric.github_merged_prs, {"repositories": ["acme/api", "acme/web"]}),
+    "github merge rate": (Metric.github_merge_rate, {"repositories": ["acme/api"]}),
+    "github hours": (Metric.github_median_hours_to_merge, {"repositories": ["acme/web"]}),
+}
+
+
+def seed_tenant(
+    session: Session,
+    slug: str,
+    *,
+    cipher: CredentialCipher,
+    jira: JiraSandbox | None = None,
+    github: GitHubSandbox | None = None,
+    next_sync_at: datetime | None = None,
+) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
+    """A tenant whose KRs are bound to the sandboxes; returns its id and integrations by source."""
+    tenant_id = create_tenant(session, slug)
+    integrations: dict[str, uuid.UUID] = {}
+    with tenant_context(session, tenant_id):
+        if jira is not None:
+            integration = jira_integration(session, jira, cipher=cipher, next_sync_at=next_sync_at)
+            integrations["jira"] = integration.id
+            for title, (metric, parameters) in JIRA_BINDINGS.items():
+                kr = create_key_result(session, title=title)
+                bind(session, key_result=kr, integration=integration, metric=metric, **parameters)
+        if github is not None:
+            integration = github_integration(
+                session, github, cipher=cipher, next_sync_at=next_sync_at
+            )
+            integrations["github"] = integration.id
+            for title, (metric, parameters) in GITHUB_BINDINGS.items():
+                kr = create_key_result(session, title=title)
+                bind(session, key_result=kr, integration=integration, metric=metric, **parameters)
+    return tenant_id, integrations

@@ -1,0 +1,197 @@
+"""One sync of a batch of tenants: each tenant's integrations, then its key-result values.
+
+This is the body of the batched Dagster run, kept free of Dagster so it is testable alone:
+
+- tenants run in a thread pool (the work is mostly waiting on HTTP); each tenant runs alone, so
+  one tenant's failure, retries or slowness never fails another and holds only its own thread;
+- per tenant: every listed integration is synced (:func:`okr_core.extraction.sync_integration`,
+  with the one per-request retry layer inside), then the SQL models run over the tenant's files
+  and the values are written in one unit of work (:func:`okr_core.kr_values.refresh_tenant_values`);
+- the caller gets one :class:`TenantOutcome` per tenant as soon as it is done (to record
+  per-tenant events), and decides what a failed tenant means for the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from okr_core.db.engine import unit_of_work
+from okr_core.extraction import SyncResult, sync_integration
+from okr_core.kr_values import TenantValues, refresh_tenant_values
+from okr_core.models import SyncTrigger
+from okr_core.secrets import CredentialCipher
+from okr_core.sources.retry import RetryPolicy
+from okr_core.sync_schedule import mark_events_processed
+from okr_core.tenancy import tenant_context
+from okr_core.value_checks import CheckOutcome, evaluate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One integration to sync; ``event_up_to`` marks webhook events up to that id processed."""
+
+    tenant_id: uuid.UUID
+    integration_id: uuid.UUID
+    event_up_to: int = 0
+
+
+@dataclass
+class TenantOutcome:
+    tenant_id: uuid.UUID
+    syncs: list[SyncResult] = field(default_factory=list)
+    values: TenantValues | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+    values_error: str | None = None
+    computed_at: datetime | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.values_error is not None or any(not s.succeeded for s in self.syncs)
+
+    def failure_summary(self) -> dict[str, Any]:
+        """What the run-failure sensor needs: secret-free messages per failed integration."""
+        return {
+            "tenant_id": str(self.tenant_id),
+            "integrations": [
+                {
+                    "integration_id": str(s.integration_id),
+                    "source": s.source,
+                    "error_class": s.error_class.value if s.error_class else None,
+                    "message": s.message,
+                }
+                for s in self.syncs
+                if not s.succeeded
+            ],
+            "values_error": self.values_error,
+        }
+
+
+def group_by_tenant(items: Sequence[BatchItem]) -> dict[uuid.UUID, list[BatchItem]]:
+    grouped: dict[uuid.UUID, list[BatchItem]] = defaultdict(list)
+    for item in items:
+        grouped[item.tenant_id].append(item)
+    return dict(grouped)
+
+
+def sync_tenant(
+    factory: sessionmaker[Session],
+    *,
+    tenant_id: uuid.UUID,
+    items: Sequence[BatchItem],
+    cipher: CredentialCipher,
+    warehouse_dir: Path,
+    trigger: SyncTrigger,
+    retry: RetryPolicy | None = None,
+    dagster_run_id: str | None = None,
+    write_model_outputs: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> TenantOutcome:
+    started = clock()
+    outcome = TenantOutcome(tenant_id=tenant_id)
+    for item in items:
+        outcome.syncs.append(
+            sync_integration(
+                factory,
+                tenant_id=tenant_id,
+                integration_id=item.integration_id,
+                cipher=cipher,
+                warehouse_dir=warehouse_dir,
+                trigger=trigger,
+                retry=retry,
+                dagster_run_id=dagster_run_id,
+                clock=clock,
+            )
+        )
+    computed_at = clock()
+    # Webhook events are consumed by this attempt whatever its outcome: a failure is recorded
+    # and the next scheduled sync retries, so a broken integration never loops on its events.
+    _mark_processed(factory, tenant_id, items, at=computed_at)
+    if not any(s.succeeded for s in outcome.syncs):
+        # Nothing new landed: the values stay as they are.
+        outcome.duration_seconds = (clock() - started).total_seconds()
+        return outcome
+    try:
+        with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+            outcome.values = refresh_tenant_values(
+                session,
+                warehouse_dir=warehouse_dir,
+                as_of=computed_at,
+                write_model_outputs=write_model_outputs,
+            )
+            outcome.checks = evaluate(session, outcome.values, now=computed_at)
+        outcome.computed_at = computed_at
+    except Exception as exc:  # one tenant's broken data must not stop the batch
+        log.exception("tenant %s: computing key-result values failed", tenant_id)
+        outcome.values_error = f"computing key-result values failed ({type(exc).__name__})"
+    outcome.duration_seconds = (clock() - started).total_seconds()
+    return outcome
+
+
+def _mark_processed(
+    factory: sessionmaker[Session],
+    tenant_id: uuid.UUID,
+    items: Sequence[BatchItem],
+    *,
+    at: datetime,
+) -> None:
+    marked = [item for item in items if item.event_up_to]
+    if not marked:
+        return
+    with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+        for item in marked:
+            mark_events_processed(
+                session, integration_id=item.integration_id, up_to_id=item.event_up_to, at=at
+            )
+
+
+def run_batch(
+    factory: sessionmaker[Session],
+    *,
+    items: Sequence[BatchItem],
+    cipher: CredentialCipher,
+    warehouse_dir: Path,
+    trigger: SyncTrigger,
+    retry: RetryPolicy | None = None,
+    dagster_run_id: str | None = None,
+    max_workers: int = 16,
+    write_model_outputs: bool = True,
+) -> Iterator[TenantOutcome]:
+    """Sync the batch's tenants concurrently; yields each tenant's outcome when it is done.
+
+    Infrastructure errors (the app database is unreachable) propagate and fail the batch.
+    """
+    grouped = group_by_tenant(items)
+    if not grouped:
+        return
+    workers = max(1, min(max_workers, len(grouped)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tenant-sync") as pool:
+        futures: dict[Future[TenantOutcome], uuid.UUID] = {
+            pool.submit(
+                sync_tenant,
+                factory,
+                tenant_id=tenant_id,
+                items=tenant_items,
+                cipher=cipher,
+                warehouse_dir=warehouse_dir,
+                trigger=trigger,
+                retry=retry,
+                dagster_run_id=dagster_run_id,
+                write_model_outputs=write_model_outputs,
+            ): tenant_id
+            for tenant_id, tenant_items in grouped.items()
+        }
+        for future in as_completed(futures):
+            yield future.result()

@@ -1,0 +1,1 @@
+"""The key_results/values asset and its checks."""

@@ -1,0 +1,1 @@
+"""Extract assets, one per source, partitioned by tenant."""

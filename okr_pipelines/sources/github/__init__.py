@@ -1,0 +1,1 @@
+"""GitHub: the extract asset raw/github/pull_requests."""

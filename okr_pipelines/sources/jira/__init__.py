@@ -1,0 +1,1 @@
+"""Jira: the extract asset raw/jira/issues."""

@@ -1,0 +1,1 @@
+"""One asset per SQL model of dbt_like_sql/, lineage from ref()."""

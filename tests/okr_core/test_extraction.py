@@ -1,0 +1,334 @@
+"""Incremental extraction: only changes are read, crashes repeat without doubling, deleted and
+moved issues leave the counts right, new bindings are pulled in full."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pyarrow.compute as pc
+import pytest
+from sqlalchemy import select
+
+from okr_core.binding_preview import preview_binding
+from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
+from okr_core.db.migrate import upgrade
+from okr_core.extraction import Landing, SyncResult, sync_integration
+from okr_core.kr_values import refresh_tenant_values
+from okr_core.models import (
+    CheckIn,
+    ErrorClass,
+    Integration,
+    KeyResult,
+    KrBinding,
+    Metric,
+    SyncRun,
+    SyncStatus,
+)
+from okr_core.secrets import CredentialCipher
+from okr_core.settings import Settings
+from okr_core.sources.retry import RetryPolicy
+from okr_core.tenancy import tenant_context
+from okr_core.warehouse import (
+    GITHUB_PULL_REQUESTS,
+    JIRA_BINDING_ISSUES,
+    JIRA_ISSUES,
+    filter_in,
+    read_table,
+)
+from okr_sandboxes import GitHubSandbox, JiraSandbox, run_github_sandbox, run_jira_sandbox
+from tests.okr_core.sources import support
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+@dataclass
+class World:
+    settings: Settings
+    cipher: CredentialCipher
+    tenant_id: uuid.UUID
+
+    @property
+    def factory(self) -> Any:
+        return make_session_factory(make_engine(self.settings))
+
+    @property
+    def warehouse(self) -> Path:
+        return self.settings.warehouse_dir
+
+    def sync(self, integration_id: uuid.UUID, **kwargs: Any) -> SyncResult:
+        return sync_integration(
+            self.factory,
+            tenant_id=self.tenant_id,
+            integration_id=integration_id,
+            cipher=self.cipher,
+            warehouse_dir=self.warehouse,
+            retry=FAST_RETRY,
+            **kwargs,
+        )
+
+    def values(self) -> dict[str, float | None]:
+        from datetime import UTC, datetime
+
+        with unit_of_work(self.factory) as session, tenant_context(session, self.tenant_id):
+            refresh_tenant_values(session, warehouse_dir=self.warehouse, as_of=datetime.now(UTC))
+            return {kr.title: kr.current_value for kr in session.scalars(select(KeyResult))}
+
+    def check_ins(self) -> int:
+        with unit_of_work(self.factory) as session, tenant_context(session, self.tenant_id):
+            return len(list(session.scalars(select(CheckIn))))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    settings = Settings(environment="test", data_dir=tmp_path / "data", database_url="")
+    upgrade(settings)
+    world = World(settings, CredentialCipher.from_settings(settings), uuid.uuid4())
+    with unit_of_work(world.factory) as session:
+        world.tenant_id = support.create_tenant(session, "extraction")
+    return world
+
+
+@pytest.fixture
+def jira_sandbox() -> Iterator[JiraSandbox]:
+    with run_jira_sandbox(seed="extraction", issues=400) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def github_sandbox() -> Iterator[GitHubSandbox]:
+    with run_github_sandbox(seed="extraction", pulls=500) as sandbox:
+        yield sandbox
+
+
+def setup_jira(world: World, sandbox: JiraSandbox, **bindings: tuple[Metric, str]) -> uuid.UUID:
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = support.jira_integration(session, sandbox, cipher=world.cipher)
+        for title, (metric, jql) in bindings.items():
+            kr = support.create_key_result(session, title=title)
+            support.bind(session, key_result=kr, integration=integration, metric=metric, jql=jql)
+        return integration.id
+
+
+def issue_rows(world: World) -> list[dict[str, Any]]:
+    return read_table(
+        JIRA_ISSUES.path(world.warehouse, world.tenant_id), JIRA_ISSUES.schema
+    ).to_pylist()
+
+
+def live_value(world: World, title: str) -> float | None:
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        kr = session.scalars(select(KeyResult).where(KeyResult.title == title)).one()
+        binding = session.scalars(select(KrBinding).where(KrBinding.key_result_id == kr.id)).one()
+        integration = session.scalars(
+            select(Integration).where(Integration.id == binding.integration_id)
+        ).one()
+        return preview_binding(
+            session,
+            integration=integration,
+            key_result=kr,
+            metric=binding.metric,
+            parameters=binding.parameters,
+            whole_history=binding.whole_history,
+            cipher=world.cipher,
+        ).value
+
+
+def fielded_items(sandbox: JiraSandbox) -> int:
+    """Issues served by searches that asked for fields (id-only snapshots excluded)."""
+    total = 0
+    for entry in sandbox.requests()["recent"]:
+        if not entry["path"].endswith("/search/jql"):
+            continue
+        fields = parse_qs(entry["query"], keep_blank_values=True).get("fields", [""])
+        if any(f for f in fields):
+            total += entry["items"]
+    return total
+
+
+def test_second_sync_reads_only_the_changed_issues(world: World, jira_sandbox: JiraSandbox) -> None:
+    integration_id = setup_jira(
+        world, jira_sandbox, engineering=(Metric.jira_issue_count, "project = ENG")
+    )
+    first = world.sync(integration_id)
+    assert first.succeeded, first.message
+    landed = len(issue_rows(world))
+    assert first.records_read == landed > 50
+
+    keys = [r["issue_key"] for r in issue_rows(world)][:3]
+    for key in keys:
+        jira_sandbox.update_issue(key, summary=f"changed {key}")
+    jira_sandbox.reset_requests()
+    second = world.sync(integration_id)
+    assert second.succeeded, second.message
+    # Only the three changed issues (within the watermark's overlap, maybe a few neighbours)
+    # travel with their fields; the rest is one id-only snapshot.
+    assert 3 <= fielded_items(jira_sandbox) <= 3 + 5
+    assert second.records_read == fielded_items(jira_sandbox)
+    rows = {r["issue_key"]: r for r in issue_rows(world)}
+    assert len(rows) == landed
+    assert all(rows[k]["summary"] == f"changed {k}" for k in keys)
+
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = session.scalars(select(Integration)).one()
+        assert integration.watermark_at is not None
+        assert integration.watermark_at >= max(r["updated_at"] for r in rows.values())
+        runs = list(session.scalars(select(SyncRun).order_by(SyncRun.started_at)))
+        assert [r.status for r in runs] == [SyncStatus.succeeded, SyncStatus.succeeded]
+        assert integration.last_success_at is not None
+
+
+def test_a_crash_between_landing_and_watermark_repeats_without_doubling(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(
+        world, jira_sandbox, engineering=(Metric.jira_issue_count, "project = ENG")
+    )
+    assert world.sync(integration_id).succeeded
+    before_values = world.values()
+    jira_sandbox.add_issues(4, project="ENG")
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        watermark = session.scalars(select(Integration.watermark_at)).one()
+
+    def crash(landing: Landing) -> None:
+        raise RuntimeError("worker killed after landing")
+
+    with pytest.raises(RuntimeError):
+        world.sync(integration_id, after_landing=crash)
+    landed_once = len(issue_rows(world))
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        assert session.scalars(select(Integration.watermark_at)).one() == watermark
+        assert session.scalars(select(SyncRun.status).order_by(SyncRun.started_at)).all()[-1] == (
+            SyncStatus.running
+        )
+
+    repeat = world.sync(integration_id)
+    assert repeat.succeeded
+    assert repeat.records_read >= 4  # the same records again ...
+    rows = issue_rows(world)
+    assert len(rows) == landed_once  # ... and nothing doubled
+    assert len({r["issue_id"] for r in rows}) == len(rows)
+    after_values = world.values()
+    assert after_values["engineering"] == (before_values["engineering"] or 0) + 4
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        statuses = session.scalars(select(SyncRun.status).order_by(SyncRun.started_at)).all()
+        assert statuses == [SyncStatus.succeeded, SyncStatus.failed, SyncStatus.succeeded]
+    assert world.check_ins() == world.check_ins()  # values reruns do not add check-ins
+    checked = world.check_ins()
+    world.values()
+    assert world.check_ins() == checked
+
+
+def test_deleted_and_moved_issues_leave_the_count_right(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(
+        world,
+        jira_sandbox,
+        engineering=(Metric.jira_issue_count, "project = ENG AND statusCategory != Done"),
+    )
+    assert world.sync(integration_id).succeeded
+    before = world.values()["engineering"]
+    open_keys = [r["issue_key"] for r in issue_rows(world) if r["status_category_key"] != "done"]
+    deleted, moved = open_keys[0], open_keys[1]
+    jira_sandbox.delete_issue(deleted)
+    jira_sandbox.move_issue(moved, "OPS")
+    result = world.sync(integration_id)
+    assert result.succeeded, result.message
+    assert world.values()["engineering"] == (before or 0) - 2
+    assert world.values()["engineering"] == live_value(world, "engineering")
+    keys = {r["issue_key"] for r in issue_rows(world)}
+    assert deleted not in keys
+    assert moved not in keys  # no binding matches it any more: pruned
+    members = read_table(
+        JIRA_BINDING_ISSUES.path(world.warehouse, world.tenant_id), JIRA_BINDING_ISSUES.schema
+    )
+    assert members.num_rows == len(keys)
+
+
+def test_an_issue_entering_the_jql_without_an_update_is_fetched(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    # Two bindings: the second one's JQL is new on the second sync, so it is pulled in full.
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    assert world.sync(integration_id).succeeded
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = session.scalars(select(Integration)).one()
+        kr = support.create_key_result(session, title="ops")
+        support.bind(
+            session,
+            key_result=kr,
+            integration=integration,
+            metric=Metric.jira_issue_count,
+            jql="project = OPS",
+        )
+    result = world.sync(integration_id)
+    assert result.succeeded
+    assert result.details["queries_full"] == 1
+    assert result.details["queries_incremental"] == 1
+    ops = [r for r in issue_rows(world) if r["project_key"] == "OPS"]
+    assert ops
+    # The incrementally maintained value equals a live, full evaluation of the binding.
+    assert world.values()["ops"] == live_value(world, "ops")
+
+
+def test_github_second_sync_reads_only_changed_pull_requests(
+    world: World, github_sandbox: GitHubSandbox
+) -> None:
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = support.github_integration(session, github_sandbox, cipher=world.cipher)
+        kr = support.create_key_result(session, title="merged")
+        support.bind(
+            session,
+            key_result=kr,
+            integration=integration,
+            metric=Metric.github_merged_prs,
+            repositories=[f"{github_sandbox.owner}/api"],
+        )
+        integration_id = integration.id
+    github_sandbox.reset_requests()
+    first = world.sync(integration_id)
+    assert first.succeeded, first.message
+    full_pages = github_sandbox.requests()["total"]
+    assert full_pages >= 2
+    before = world.values()["merged"]
+    path = GITHUB_PULL_REQUESTS.path(world.warehouse, world.tenant_id)
+    total = read_table(path, GITHUB_PULL_REQUESTS.schema).num_rows
+    opened = github_sandbox.open_pulls("api", 2)
+    number = opened[0]["number"]
+    github_sandbox.merge_pull("api", number)
+    github_sandbox.reset_requests()
+    second = world.sync(integration_id)
+    assert second.succeeded
+    # One page (newest update first) suffices; only the two changed pull requests (and any
+    # inside the watermark's overlap) are kept from it.
+    assert github_sandbox.requests()["total"] == 1
+    assert 2 <= second.records_read <= 2 + 5
+    table = read_table(path, GITHUB_PULL_REQUESTS.schema)
+    assert table.num_rows == total + 2
+    assert world.values()["merged"] == (before or 0) + 1
+    merged = filter_in(table, "number", [str(number)])
+    assert merged.num_rows == 0 or pc.all(pc.is_valid(merged.column("merged_at"))).as_py()
+
+
+def test_a_revoked_token_fails_fast_and_keeps_the_watermark(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    assert world.sync(integration_id).succeeded
+    jira_sandbox.set_faults(unauthorized=True)
+    jira_sandbox.reset_requests()
+    result = world.sync(integration_id)
+    assert not result.succeeded
+    assert result.error_class is ErrorClass.permanent
+    assert "401" in (result.message or "")
+    assert jira_sandbox.api_token not in (result.message or "")
+    assert jira_sandbox.requests()["total"] == 1  # no retry storm
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = session.scalars(select(Integration)).one()
+        assert integration.last_error_class == "permanent"
+        assert integration.last_error_message == result.message
