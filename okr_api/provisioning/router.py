@@ -29,6 +29,7 @@ from okr_api.provisioning.schemas import (
     SettingsRead,
     SettingsUpdate,
 )
+from okr_api.scim.auth import token_cache
 from okr_core import audit_search, deprovisioning, notifications, provisioning, role_mappings
 from okr_core import scim_tokens as tokens
 from okr_core.audit_search import AuditFilter
@@ -118,8 +119,11 @@ def create_token(
 
 
 @router.delete("/scim-tokens/{token_id}", operation_id="scim_token_revoke", status_code=204)
-def revoke_token(token_id: uuid.UUID, session: SessionDep, principal: TenantAdmin) -> Response:
+def revoke_token(
+    token_id: uuid.UUID, request: Request, session: SessionDep, principal: TenantAdmin
+) -> Response:
     tokens.revoke_token(session, actor=principal.actor, token_id=token_id)
+    token_cache(request.app).forget(token_id)  # other processes: within TOKEN_CACHE_SECONDS
     return Response(status_code=204)
 
 

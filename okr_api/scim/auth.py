@@ -2,20 +2,32 @@
 
 The token resolves its tenant through the one sanctioned cross-tenant lookup and binds the
 request's database session to it, so every query that follows sees that tenant only.
+
+A verified token is remembered by this process for ``TOKEN_CACHE_SECONDS`` (keyed by its
+digest), so a provisioning run does not pay three lookups per request. Revoking a token
+through the API forgets it here at once; other processes stop accepting it within that time,
+and so does a suspended tenant.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from scim2_models import UnauthorizedException
 
 from okr_api.database import SessionDep, SettingsDep
 from okr_core import scim_tokens
 from okr_core.actors import Actor
+from okr_core.tenancy import bind_tenant
+
+TOKEN_CACHE_SECONDS = 4.0
+TOKEN_CACHE_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,23 +45,79 @@ class ScimClient:
         return f"{self.base_url}/{endpoint}/{resource_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    token_id: uuid.UUID
+    token_name: str
+    tenant_id: uuid.UUID
+    at: float
+
+
+class TokenCache:
+    """Digest -> verified token, for a few seconds; bounded, thread-safe."""
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> _Verified | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None or time.monotonic() - entry.at >= self.ttl:
+                self._entries.pop(digest, None)
+                return None
+            return entry
+
+    def put(self, digest: str, entry: _Verified) -> None:
+        with self._lock:
+            self._entries[digest] = entry
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def forget(self, token_id: uuid.UUID) -> None:
+        with self._lock:
+            for digest in [d for d, e in self._entries.items() if e.token_id == token_id]:
+                del self._entries[digest]
+
+
+def token_cache(app: FastAPI) -> TokenCache:
+    cache = getattr(app.state, "scim_token_cache", None)
+    if cache is None:
+        cache = app.state.scim_token_cache = TokenCache()
+    return cache
+
+
 def scim_client(request: Request, session: SessionDep, settings: SettingsDep) -> ScimClient:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    presented = credentials.strip()
+    if scheme.lower() != "bearer" or not presented:
         raise UnauthorizedException(
             detail="send the tenant's SCIM token as 'Authorization: Bearer <token>'"
         )
-    token = scim_tokens.authenticate(
-        session,
-        presented=credentials.strip(),
-        secret=settings.secret_key.get_secret_value(),
-    )
-    if token is None:
+    if not scim_tokens.is_well_formed(presented):
         raise UnauthorizedException(detail="the SCIM token is not valid or has been revoked")
+    secret = settings.secret_key.get_secret_value()
+    digest = scim_tokens.digest(presented, secret=secret)
+    cache = token_cache(request.app)
+    verified = cache.get(digest)
+    if verified is None:
+        token = scim_tokens.authenticate(session, presented=presented, secret=secret)
+        if token is None:
+            raise UnauthorizedException(detail="the SCIM token is not valid or has been revoked")
+        verified = _Verified(token.id, token.name, token.tenant_id, time.monotonic())
+        cache.put(digest, verified)
+    else:
+        bind_tenant(session, verified.tenant_id)
     base = str(request.base_url).rstrip("/") + "/scim/v2"
     return ScimClient(
-        token_id=token.id, token_name=token.name, tenant_id=token.tenant_id, base_url=base
+        token_id=verified.token_id,
+        token_name=verified.token_name,
+        tenant_id=verified.tenant_id,
+        base_url=base,
     )
 
 

@@ -30,7 +30,7 @@ from scim2_models import (
     UniquenessException,
 )
 from scim2_models.path import FilterNode
-from sqlalchemy import Select, delete, func, literal, select, update
+from sqlalchemy import Select, and_, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -438,7 +438,13 @@ def _check_unique_user(
 
 
 def _store_user(
-    session: Session, user: User, link: IdentityLink, resource: ScimUser, email: str
+    session: Session,
+    user: User,
+    link: IdentityLink,
+    resource: ScimUser,
+    email: str,
+    *,
+    fresh: bool = False,
 ) -> None:
     enterprise = resource[EnterpriseUser]
     user_name = resource.user_name or ""
@@ -454,7 +460,8 @@ def _store_user(
     link.attributes = _stored_attributes(resource)
     user.email = email
     user.display_name = _display_name(resource) or email
-    session.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
+    if not fresh:
+        session.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
     for position, entry in enumerate(resource.emails or []):
         if not entry.value:
             continue
@@ -506,22 +513,38 @@ def get_user(session: Session, client: ScimClient, user_id: str) -> ScimUser:
     return user_resource(client, user, link, _groups_of(session, [user.id])[user.id])
 
 
-def _find_restorable(
+def _holders(
     session: Session, resource: ScimUser, email: str
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """Who holds this userName (any provisioned user) and this e-mail (any user): two
+    index lookups."""
+    key = (resource.user_name or "").lower()
+    by_name = session.scalars(
+        select(IdentityLink.user_id).where(
+            IdentityLink.provider == SCIM_PROVIDER, IdentityLink.user_name_key == key
+        )
+    ).first()
+    by_email = session.scalars(select(User.id).where(User.email == email)).first()
+    return by_name, by_email
+
+
+def _find_restorable(
+    session: Session, holders: Sequence[uuid.UUID | None]
 ) -> tuple[User, IdentityLink] | None:
     """A soft-deleted user the provider is creating again (same userName or e-mail)."""
-    stmt = (
-        select(User, IdentityLink)
-        .join(IdentityLink, IdentityLink.user_id == User.id)
-        .where(
-            IdentityLink.provider == SCIM_PROVIDER,
-            IdentityLink.deleted_at.is_not(None),
-            (IdentityLink.user_name_key == (resource.user_name or "").lower())
-            | (User.email == email),
-        )
-    )
-    row = session.execute(stmt).first()
-    return (row[0], row[1]) if row is not None else None
+    for user_id in dict.fromkeys(h for h in holders if h is not None):
+        row = session.execute(
+            select(User, IdentityLink)
+            .join(IdentityLink, IdentityLink.user_id == User.id)
+            .where(
+                User.id == user_id,
+                IdentityLink.provider == SCIM_PROVIDER,
+                IdentityLink.deleted_at.is_not(None),
+            )
+        ).first()
+        if row is not None:
+            return row[0], row[1]
+    return None
 
 
 def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -> ScimUser:
@@ -532,7 +555,8 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     active = resource.active is not False
     new_id = uuid.uuid4()
     email = _login_email(resource, new_id)
-    restorable = _find_restorable(session, resource, email)
+    by_name, by_email = _holders(session, resource, email)
+    restorable = _find_restorable(session, (by_name, by_email)) if by_name or by_email else None
     if restorable is not None:
         user, link = restorable
         email = _login_email(resource, user.id)
@@ -554,11 +578,17 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
         )
         session.flush()
         return user_resource(client, user, link, [])
-    _check_unique_user(session, resource, user_id=None, email=email)
-    user = User(id=new_id, email=email, display_name=email, is_active=active)
+    if by_name is not None:
+        raise UniquenessException(detail=f"userName '{resource.user_name}' is already taken")
+    if by_email is not None:
+        raise UniquenessException(detail=f"another user already has the e-mail '{email}'")
+    user = User(
+        id=new_id, email=email, display_name=_display_name(resource) or email, is_active=active
+    )
     session.add(user)
+    session.flush()  # the user row first: links and e-mails refer to it
     link = IdentityLink(provider=SCIM_PROVIDER, user_id=new_id, version=1, attributes={})
-    _store_user(session, user, link, resource, email)
+    _store_user(session, user, link, resource, email, fresh=True)
     session.add(link)
     changes = audit_changes(client.tenant_id, {}, link.attributes)
     changes["active"] = active
@@ -829,6 +859,10 @@ def _existing_users(session: Session, ids: Sequence[uuid.UUID]) -> None:
                 )
             ).all()
         )
+    _refuse_missing(ids, found)
+
+
+def _refuse_missing(ids: Sequence[uuid.UUID], found: set[uuid.UUID]) -> None:
     missing = [str(i) for i in ids if i not in found]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -881,20 +915,31 @@ class Membership:
         self.changes = MemberChanges(added=[], removed=[])
 
     def add(self, ids: Sequence[uuid.UUID]) -> None:
+        """Insert the missing rows; one query finds which ids are users and already members."""
         if not ids:
             return
-        _existing_users(self.session, ids)
+        found: set[uuid.UUID] = set()
         present: set[uuid.UUID] = set()
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
-            present.update(
-                self.session.scalars(
-                    select(GroupMembership.user_id).where(
+            rows = self.session.execute(
+                select(IdentityLink.user_id, GroupMembership.user_id)
+                .outerjoin(
+                    GroupMembership,
+                    and_(
+                        GroupMembership.user_id == IdentityLink.user_id,
                         GroupMembership.group_id == self.group.id,
-                        GroupMembership.user_id.in_(chunk),
-                    )
-                ).all()
-            )
+                    ),
+                )
+                .where(
+                    IdentityLink.user_id.in_(chunk),
+                    IdentityLink.provider == SCIM_PROVIDER,
+                    IdentityLink.deleted_at.is_(None),
+                )
+            ).all()
+            found.update(user_id for user_id, _ in rows)
+            present.update(user_id for user_id, member in rows if member is not None)
+        _refuse_missing(ids, found)
         fresh = [i for i in ids if i not in present]
         self.session.add_all(GroupMembership(group_id=self.group.id, user_id=i) for i in fresh)
         self._note(added=fresh, removed=[])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from okr_api.scim.auth import token_cache
 from okr_core import scim_tokens
 from okr_core.actors import Actor
 from okr_core.tenancy import tenant_context
@@ -98,4 +99,9 @@ def test_revoked_and_malformed_tokens_are_refused(
     with tenant_context(session, scim_a.tenant.id):
         scim_tokens.revoke_token(session, actor=Actor.system("test"), token_id=scim_a.token_id)
     session.flush()
+    # Still remembered by this process for a few seconds (another process would be told
+    # nothing): once that time is over, the token is refused.
+    cache = token_cache(scim.app)  # type: ignore[arg-type]
+    assert scim.get(f"{BASE}/Users").status_code == 200
+    cache.ttl = 0
     assert_scim_error(scim.get(f"{BASE}/Users"), 401)
