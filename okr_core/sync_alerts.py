@@ -1,13 +1,16 @@
-"""What happens in the app when a batched sync run failed: the record is made right.
+"""What happens in the app when a batched sync run failed: records and admin notifications.
 
 The run-failure sensor calls :func:`record_failed_run` with the failed tenants (from the run's
 ``Failure`` metadata, or every tenant of the run when the run crashed before it could say).
 Per tenant, in that tenant's context:
 
 - sync runs of that Dagster run still marked ``running`` (the worker died mid-sync) become
-  ``failed`` with a secret-free message, and the integration's last error says so;
-- the failure itself is already recorded per attempt in ``sync_runs`` (class and message),
-  which is what ``GET /api/v1/integrations/status`` and the admin page show.
+  ``failed`` with a secret-free message, and the integration's last error says so (each
+  attempt's outcome is already a ``sync_runs`` row: what ``GET /api/v1/integrations/status``
+  and the admin page show);
+- the tenant's admins get one notification per failed integration (``integration.sync_failed``,
+  with the secret-free message). While an identical notification is still unread, a repeat of
+  the same error is not notified again, so an hourly 401 does not flood the inbox.
 """
 
 from __future__ import annotations
@@ -21,16 +24,27 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.db.engine import unit_of_work
-from okr_core.models import ErrorClass, Integration, SyncRun, SyncStatus
+from okr_core.models import ErrorClass, Integration, Notification, SyncRun, SyncStatus
+from okr_core.notifications import notify
 from okr_core.tenancy import require_tenant, tenant_context
 
 MESSAGE_LIMIT = 1000
 
 
+SYNC_FAILED_KIND = "integration.sync_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FailedIntegration:
+    integration_id: uuid.UUID
+    error_class: str | None = None
+    message: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class FailedTenant:
     tenant_id: uuid.UUID
-    integration_ids: tuple[uuid.UUID, ...] = ()
+    integrations: tuple[FailedIntegration, ...] = ()
 
 
 def close_runs_of(
@@ -62,6 +76,47 @@ def close_runs_of(
     return integration_ids
 
 
+def notify_sync_failure(
+    session: Session,
+    *,
+    integration_id: uuid.UUID,
+    message: str,
+    error_class: str | None,
+    dagster_run_id: str | None,
+) -> Notification | None:
+    """Tell the session tenant's admins that an integration's sync failed (see the module)."""
+    require_tenant(session)
+    integration = session.scalars(
+        select(Integration).where(Integration.id == integration_id)
+    ).one_or_none()
+    if integration is None:
+        return None
+    text = message[:MESSAGE_LIMIT]
+    pending = session.scalars(
+        select(Notification).where(
+            Notification.kind == SYNC_FAILED_KIND,
+            Notification.subject_id == integration_id,
+            Notification.read_at.is_(None),
+        )
+    ).all()
+    if any(n.body == text for n in pending):
+        return None
+    return notify(
+        session,
+        kind=SYNC_FAILED_KIND,
+        title=f"{integration.name}: the {integration.source} sync failed",
+        body=text,
+        data={
+            "integration_id": str(integration_id),
+            "source": str(integration.source),
+            "error_class": error_class,
+            "dagster_run_id": dagster_run_id,
+        },
+        subject_type="integration",
+        subject_id=integration_id,
+    )
+
+
 def record_failed_run(
     factory: sessionmaker[Session],
     *,
@@ -70,12 +125,30 @@ def record_failed_run(
     reason: str,
     now: datetime,
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Close what the failed run left open, tenant by tenant; returns the integrations closed."""
-    closed: dict[uuid.UUID, list[uuid.UUID]] = {}
-    message = f"the sync run failed before finishing: {reason}"
+    """Close what the failed run left open and notify each tenant's admins; returns the
+    integrations notified per tenant."""
+    notified: dict[uuid.UUID, list[uuid.UUID]] = {}
+    crash_message = f"the sync run failed before finishing: {reason}"
     for tenant in tenants:
         with unit_of_work(factory) as session, tenant_context(session, tenant.tenant_id):
-            closed[tenant.tenant_id] = close_runs_of(
-                session, dagster_run_id=dagster_run_id, message=message, now=now
+            closed = close_runs_of(
+                session, dagster_run_id=dagster_run_id, message=crash_message, now=now
             )
-    return closed
+            failures = {f.integration_id: f for f in tenant.integrations}
+            for integration_id in closed:
+                failures.setdefault(
+                    integration_id,
+                    FailedIntegration(integration_id, ErrorClass.transient.value, crash_message),
+                )
+            notified[tenant.tenant_id] = []
+            for failure in failures.values():
+                sent = notify_sync_failure(
+                    session,
+                    integration_id=failure.integration_id,
+                    message=failure.message or crash_message,
+                    error_class=failure.error_class,
+                    dagster_run_id=dagster_run_id,
+                )
+                if sent is not None:
+                    notified[tenant.tenant_id].append(failure.integration_id)
+    return notified

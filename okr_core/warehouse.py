@@ -142,7 +142,7 @@ def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
         return table
     keys = pa.table({"k": key_column(table, key), "i": pa.array(range(table.num_rows))})
     last = keys.group_by("k").aggregate([("i", "max")]).column("i_max")
-    return table.take(pc.sort_indices(last))
+    return table.take(pc.take(last, pc.sort_indices(last)))  # row positions, in file order
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 ``sync_due_sensor`` claims due integrations and requests one batched run per source per 100
 tenants; ``webhook_events_sensor`` does the same at once for queued webhook events (cursor: the
-last event id); ``sync_failure_sensor`` records a failed batch run for each affected tenant.
+last event id); ``sync_failure_sensor`` notifies the admins of every tenant that a failed
+batch run affected.
 
 ``tenant_partitions_sensor`` keeps the ``tenant`` dynamic partitions equal to the active tenants
 of the app database, so a new tenant can be materialised (and backfilled) within one tick and a
@@ -32,7 +33,7 @@ from dagster import (
 )
 
 from okr_core.models import SyncTrigger
-from okr_core.sync_alerts import FailedTenant, record_failed_run
+from okr_core.sync_alerts import FailedIntegration, FailedTenant, record_failed_run
 from okr_core.sync_schedule import (
     BATCH_SIZE,
     DueIntegration,
@@ -217,8 +218,11 @@ def failed_tenants_of(instance: DagsterInstance, run_id: str) -> list[FailedTena
         return [
             FailedTenant(
                 tenant_id=uuid.UUID(t["tenant_id"]),
-                integration_ids=tuple(
-                    uuid.UUID(i["integration_id"]) for i in t.get("integrations", [])
+                integrations=tuple(
+                    FailedIntegration(
+                        uuid.UUID(i["integration_id"]), i.get("error_class"), i.get("message")
+                    )
+                    for i in t.get("integrations", [])
                 ),
             )
             for t in value
@@ -228,10 +232,12 @@ def failed_tenants_of(instance: DagsterInstance, run_id: str) -> list[FailedTena
 
 def tenants_in_run_config(run_config: Mapping[str, Any]) -> list[FailedTenant]:
     items = run_config.get("ops", {}).get("sync_batch", {}).get("config", {}).get("items", [])
-    grouped: dict[str, list[uuid.UUID]] = {}
+    grouped: dict[str, list[FailedIntegration]] = {}
     for item in items:
-        grouped.setdefault(item["tenant_id"], []).append(uuid.UUID(item["integration_id"]))
-    return [FailedTenant(uuid.UUID(t), tuple(ids)) for t, ids in grouped.items()]
+        grouped.setdefault(item["tenant_id"], []).append(
+            FailedIntegration(uuid.UUID(item["integration_id"]))
+        )
+    return [FailedTenant(uuid.UUID(t), tuple(failed)) for t, failed in grouped.items()]
 
 
 @run_failure_sensor(
@@ -239,8 +245,8 @@ def tenants_in_run_config(run_config: Mapping[str, Any]) -> list[FailedTenant]:
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description=(
-        "When a batched sync run fails, records the failure for each affected tenant: "
-        "sync runs left running are closed with the reason."
+        "When a batched sync run fails, notifies each affected tenant's admins and closes "
+        "the sync runs the run left running."
     ),
 )
 def sync_failure_sensor(context: RunFailureSensorContext, app_db: AppDatabase) -> None:
@@ -248,7 +254,7 @@ def sync_failure_sensor(context: RunFailureSensorContext, app_db: AppDatabase) -
     reported = failed_tenants_of(context.instance, run.run_id)
     tenants = reported if reported is not None else tenants_in_run_config(run.run_config)
     reason = (context.failure_event.message or "the run failed")[:300]
-    closed = record_failed_run(
+    notified = record_failed_run(
         app_db.factory,
         tenants=tenants,
         dagster_run_id=run.run_id,
@@ -257,5 +263,5 @@ def sync_failure_sensor(context: RunFailureSensorContext, app_db: AppDatabase) -
     )
     context.log.info(
         f"run {run.run_id}: {len(tenants)} failed tenant(s), "
-        f"{sum(len(v) for v in closed.values())} interrupted sync(s) closed"
+        f"{sum(len(v) for v in notified.values())} admin notification(s)"
     )

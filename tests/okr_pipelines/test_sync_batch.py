@@ -14,24 +14,31 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    build_run_status_sensor_context,
+)
 from sqlalchemy import select
 
 from okr_core.models import (
     ErrorClass,
     Integration,
     KeyResult,
+    Notification,
     SyncRun,
     SyncStatus,
     SyncTrigger,
 )
+from okr_core.roles import Role
 from okr_core.secrets import CredentialCipher
 from okr_core.sync_schedule import DueIntegration
 from okr_core.tenancy import tenant_context
 from okr_core.warehouse import tenant_dir
 from okr_pipelines.jobs import sync_batch_job
 from okr_pipelines.keys import RAW_KEYS, VALUES_KEY
-from okr_pipelines.sensors import batch_run_request, failed_tenants_of
+from okr_pipelines.sensors import batch_run_request, failed_tenants_of, sync_failure_sensor
 from okr_sandboxes import GitHubSandbox, JiraSandbox, run_github_sandbox, run_jira_sandbox
 from tests.okr_core.sources.support import seed_tenant
 from tests.okr_pipelines.conftest import AppDb
@@ -166,6 +173,40 @@ def test_a_revoked_token_fails_fast_without_failing_the_other_tenant(
         integration = session.scalars(select(Integration)).one()
         assert integration.last_error_class == "permanent"
         assert integration.last_success_at is None
+
+    # The run-failure sensor tells the failed tenant's admins, once, and nobody else.
+    for _ in range(2):
+        notify_failure(dagster_instance, app_db, result.run_id)
+    [notification] = notifications(app_db, revoked[0])
+    assert notification.kind == "integration.sync_failed"
+    assert notification.audience is Role.tenant_admin
+    assert "Jira refused the credentials (HTTP 401)" in notification.body
+    assert revoked_sandbox.api_token not in notification.body
+    assert notifications(app_db, healthy[0]) == []
+
+
+def notify_failure(instance: DagsterInstance, app_db: AppDb, run_id: str) -> None:
+    dagster_run = instance.get_run_by_id(run_id)
+    assert dagster_run is not None
+    failure = next(
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(run_id).records
+        if r.event_log_entry.dagster_event is not None
+        and r.event_log_entry.dagster_event.event_type_value == "PIPELINE_FAILURE"
+    )
+    with build_run_status_sensor_context(
+        sensor_name="sync_failure_sensor",
+        dagster_instance=instance,
+        dagster_run=dagster_run,
+        dagster_event=failure,
+        resources={"app_db": app_db.resource()},
+    ).for_run_failure() as context:
+        sync_failure_sensor(context)
+
+
+def notifications(app_db: AppDb, tenant_id: uuid.UUID) -> list[Notification]:
+    with app_db.commit() as session, tenant_context(session, tenant_id):
+        return list(session.scalars(select(Notification)))
 
 
 def _files(root: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from okr_core.integrations import rotate_webhook_secret
 from okr_core.models import (
     AuthKind,
     Integration,
+    Notification,
     Source,
     SyncRun,
     SyncStatus,
@@ -274,3 +275,6 @@ def test_a_failed_batch_run_closes_the_syncs_it_left_running(
         assert "the run worker was killed" in (row.message or "")
         integration = session.scalars(select(Integration)).one()
         assert integration.last_error_message == row.message
+        [notification] = session.scalars(select(Notification)).all()
+        assert notification.subject_id == integration.id
+        assert notification.body == row.message
