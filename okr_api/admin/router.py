@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from okr_api.admin import service
+from okr_api.admin import integrations, service
 from okr_api.admin.auth import AdminPageRoute, PageTenantAdmin, PageViewer, track_unit_of_work
 from okr_api.admin.rendering import render_page
 from okr_api.database import SessionDep
@@ -33,11 +33,6 @@ class ComingSoon:
 
 # Honest placeholders until the issues that build these pages land.
 COMING_SOON = {
-    "integrations": ComingSoon(
-        "Integrations",
-        "Connect Jira, GitHub, Salesforce and Snowflake, bind key results to their metrics and "
-        "watch every sync's health, so key results update themselves.",
-    ),
     "api-keys": ComingSoon(
         "API keys",
         "Create and revoke API keys that let scripts, BI tools and warehouses read your "
@@ -104,6 +99,9 @@ def _coming_soon_route(key: str) -> None:
 
 for _key in COMING_SOON:
     _coming_soon_route(_key)
+
+
+router.include_router(integrations.router, prefix="/integrations")
 
 
 # Last: any other /admin path is a styled 404 (after the same sign-in check as real pages).
