@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from okr_api.admin import integrations, service
-from okr_api.admin.auth import AdminPageRoute, PageTenantAdmin, PageViewer, track_unit_of_work
+from okr_api.admin import audit_log, integrations, provisioning, service
+from okr_api.admin.auth import AdminPageRoute, PageViewer, track_unit_of_work
 from okr_api.admin.rendering import render_page
 from okr_api.database import SessionDep
 from okr_core.errors import NotFound
@@ -43,11 +43,6 @@ COMING_SOON = {
         "Let your people sign in through your identity provider (Entra ID, Okta or Google) with "
         "OIDC or SAML, and map its groups to roles here.",
     ),
-    "provisioning": ComingSoon(
-        "Provisioning",
-        "Issue a SCIM 2.0 token so your identity provider creates, updates and deactivates users "
-        "and groups here automatically.",
-    ),
 }
 
 
@@ -73,14 +68,6 @@ def key_result_page(
     return render_page(request, "key_result.html", active="objectives", detail=detail)
 
 
-@router.get("/audit-log", response_class=HTMLResponse, name="admin_audit_log")
-def audit_log_page(
-    request: Request, session: SessionDep, _principal: PageTenantAdmin
-) -> HTMLResponse:
-    events = service.audit_rows(session)
-    return render_page(request, "audit_log.html", active="audit-log", events=events)
-
-
 def _coming_soon_route(key: str) -> None:
     page = COMING_SOON[key]
 
@@ -102,6 +89,10 @@ for _key in COMING_SOON:
 
 
 router.include_router(integrations.router, prefix="/integrations")
+
+
+router.include_router(provisioning.router, prefix="/provisioning")
+router.include_router(audit_log.router, prefix="/audit-log")
 
 
 # Last: any other /admin path is a styled 404 (after the same sign-in check as real pages).
