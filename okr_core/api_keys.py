@@ -370,7 +370,7 @@ def record_last_use(
             (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < at),
         )
         .values(last_used_at=at, last_used_ip=(address or None) and address[:45])
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
 
 

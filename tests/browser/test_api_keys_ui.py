@@ -1,0 +1,128 @@
+"""API keys in a real browser: a tenant admin creates a key in the admin UI, copies it from the
+copy-once dialog, calls the public API with it, revokes it after confirming, and the same call
+then fails. The real app under uvicorn, headless Chromium."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from okr_api.app import create_app
+from okr_core.api_keys import looks_valid
+from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
+from okr_core.db.migrate import upgrade
+from okr_core.demo_data import DEMO_ADMIN_EMAIL, DEMO_SLUG, seed_demo
+from okr_core.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ADMIN_PASSWORD = "demo admin password for the api keys browser test"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(environment="test", data_dir=tmp_path_factory.mktemp("api-keys-ui"))
+    upgrade(settings)
+    engine = make_engine(settings)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            seed_demo(session, admin_password=ADMIN_PASSWORD)
+    finally:
+        engine.dispose()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_create_copy_call_revoke_and_the_call_fails(page: Page, base_url: str) -> None:
+    page.goto("/admin/api-keys")
+    page.get_by_label("Organisation").fill(DEMO_SLUG)
+    page.get_by_label("Email").fill(DEMO_ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="API keys", level=1)).to_be_visible()
+
+    page.get_by_label("Name").fill("Browser test key")
+    page.get_by_label("key_results:read").check()
+    page.get_by_label("Expires").select_option("30")
+    page.get_by_role("button", name="Create key").click()
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("shown only this once")
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog).to_contain_text("Copied to the clipboard")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert looks_valid(copied)
+    assert copied == page.get_by_test_id("new-key").inner_text().strip()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-keys-copy-once.png"))
+    dialog.get_by_role("button", name="I have stored the key").click()
+    expect(dialog).to_be_hidden()
+
+    url = f"{base_url}/api/v1/public/key-results"
+    auth = {"Authorization": f"Bearer {copied}"}
+    answered = httpx.get(url, headers=auth)
+    assert answered.status_code == 200
+    assert answered.json()["data"]
+
+    page.reload()  # a plain GET: no second key, and the listing never shows the key again
+    assert copied not in page.content()
+    row = page.locator('tr[data-key="Browser test key"]')
+    expect(row).to_have_count(1)
+    expect(row.get_by_text("Active")).to_be_visible()
+    row.get_by_text("Revoke…").click()
+    expect(row.get_by_role("group", name="Confirm revoking")).to_contain_text("cannot be undone")
+    row.get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_role("status")).to_contain_text("Revoked")
+    expect(page.locator('tr[data-key="Browser test key"]').get_by_text("Revoked")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "api-keys-revoked.png"), full_page=True)
+
+    refused = httpx.get(url, headers=auth)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "api_key_revoked"
