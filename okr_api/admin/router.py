@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from okr_api.admin import audit_log, integrations, provisioning, service
+from okr_api.admin import api_keys, audit_log, integrations, provisioning, service
 from okr_api.admin.auth import AdminPageRoute, PageViewer, track_unit_of_work
 from okr_api.admin.rendering import render_page
 from okr_api.database import SessionDep
@@ -33,11 +33,6 @@ class ComingSoon:
 
 # Honest placeholders until the issues that build these pages land.
 COMING_SOON = {
-    "api-keys": ComingSoon(
-        "API keys",
-        "Create and revoke API keys that let scripts, BI tools and warehouses read your "
-        "objectives and key-result history through the public API; each key is shown only once.",
-    ),
     "sso": ComingSoon(
         "Single sign-on",
         "Let your people sign in through your identity provider (Entra ID, Okta or Google) with "
@@ -89,6 +84,7 @@ for _key in COMING_SOON:
 
 
 router.include_router(integrations.router, prefix="/integrations")
+router.include_router(api_keys.router, prefix="/api-keys")
 
 
 router.include_router(provisioning.router, prefix="/provisioning")

@@ -27,7 +27,7 @@ NAV = {
     "/admin/provisioning": "Provisioning",
     "/admin/audit-log": "Audit log",
 }
-PLACEHOLDERS = ["/admin/api-keys", "/admin/sso"]
+PLACEHOLDERS = ["/admin/sso"]
 # Fixed, so parametrised test ids are the same in every pytest-xdist worker.
 UNKNOWN_ID = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
