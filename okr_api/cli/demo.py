@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from okr_api.cli import demo_sources
 from okr_api.cli.console import CliError, err, out, print_error
 from okr_api.cli.db import display_url, migrate
 from okr_api.cli.processes import Child, Supervisor, ensure_port_free, log_tail
@@ -62,6 +63,13 @@ def demo(
     startup_timeout: Annotated[
         float, typer.Option("--startup-timeout", help="Seconds to wait for both services.")
     ] = 120.0,
+    sandboxes: Annotated[
+        bool,
+        typer.Option(
+            "--sandboxes/--no-sandboxes",
+            help="Start the Jira and GitHub sandboxes and connect the demo tenant to them.",
+        ),
+    ] = True,
 ) -> None:
     """Run the demo (API + Dagster) on this machine until Ctrl-C."""
     settings = load_settings()
@@ -72,6 +80,7 @@ def demo(
     ensure_port_free(settings.api_host, api_port, option="--api-port")
     ensure_port_free(settings.dagster_host, dagster_port, option="--dagster-port")
     executables = _dagster_executables()
+    sandbox_ports = demo_sources.pick_ports(settings.api_host) if sandboxes else None
 
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,9 +97,18 @@ def demo(
     try:
         _start_children(supervisor, settings, api_port, dagster_port, executables)
         probes = {"API": f"{api_url}/readyz", "Dagster webserver": f"{dagster_url}/server_info"}
+        if sandbox_ports is not None:
+            supervisor.start("Sandboxes", sandbox_ports.argv(), log_name="sandboxes.log")
+            probes.update(sandbox_ports.probes())
         failure = wait_until_ready(supervisor, probes, stop=stop, timeout=startup_timeout)
+        sources = None
+        if failure is None and not stop.is_set() and sandbox_ports is not None:
+            with out.status("Connecting the demo tenant to the sandboxes…"):
+                sources = demo_sources.connect_demo_sources(
+                    settings, ports=sandbox_ports, api_url=api_url
+                )
         if failure is None and not stop.is_set():
-            out.print(_panel(settings, data_dir, api_url, dagster_url, sign_in))
+            out.print(_panel(settings, data_dir, api_url, dagster_url, sign_in, sources))
             failure = _supervise(supervisor, stop)
         if failure is None:
             out.print("Stopping the demo…")
@@ -222,7 +240,12 @@ def _prepare_dagster_home(dagster_home: Path) -> None:
 
 
 def _panel(
-    settings: Settings, data_dir: Path, api_url: str, dagster_url: str, sign_in: SignIn
+    settings: Settings,
+    data_dir: Path,
+    api_url: str,
+    dagster_url: str,
+    sign_in: SignIn,
+    sources: demo_sources.DemoSources | None = None,
 ) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -241,6 +264,16 @@ def _panel(
         ),
         ("", f"(kept in {sign_in.password_file})" if sign_in.password else ""),
         ("", ""),
+        *(
+            [
+                ("Jira sandbox", sources.jira_url),
+                ("GitHub sandbox", sources.github_url),
+                ("Live KRs", f"{len(sources.bound)} bound in '{sources.objective}'"),
+                ("", ""),
+            ]
+            if sources is not None
+            else []
+        ),
         ("Data", str(data_dir)),
         ("Database", display_url(settings)),
         ("Dagster home", str(settings.dagster_home)),

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from okr_api.cli import api_keys, db, demo, scim_tokens, serve, tenants, users
+from okr_api.cli import api_keys, db, demo, sandbox, scim_tokens, serve, tenants, users
 from okr_api.cli.console import CliError, expected_error_message, print_error
 
 
@@ -45,3 +45,4 @@ app.add_typer(scim_tokens.app, name="scim-tokens")
 app.add_typer(scim_tokens.provisioning_app, name="provisioning")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("sandbox", context_settings=sandbox.PASS_THROUGH)(sandbox.sandbox)
