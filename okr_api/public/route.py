@@ -33,8 +33,6 @@ from okr_api.public.runtime import PublicApiRuntime, get_runtime
 from okr_core.errors import NotFound, OkrError, TooManyRequests
 
 SCOPE_EXTENSION = "x-required-scope"
-# Accepted on every list (and harmless elsewhere): never "unknown".
-ALWAYS_ALLOWED: frozenset[str] = frozenset()
 
 
 class InvalidParameter(OkrError):
@@ -52,7 +50,7 @@ class PublicRoute(APIRoute):
         required_scope: str | None = (self.openapi_extra or {}).get(SCOPE_EXTENSION)
         template = self.path
         query_params = self.dependant.query_params
-        allowed = frozenset(p.alias for p in query_params) | ALWAYS_ALLOWED
+        allowed = frozenset(p.alias for p in query_params)
         allowed_text = ", ".join(sorted(allowed)) or "none"
         deprecated = {
             p.alias: dep
