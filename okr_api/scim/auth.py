@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from scim2_models import UnauthorizedException
 
-from okr_api.database import SessionDep, SettingsDep
+from okr_api.database import SessionDep
 from okr_core import scim_tokens
 from okr_core.actors import Actor
+from okr_core.settings import Settings
 from okr_core.tenancy import bind_tenant
 
 TOKEN_CACHE_SECONDS = 4.0
@@ -90,7 +92,9 @@ def token_cache(app: FastAPI) -> TokenCache:
     return cache
 
 
-def scim_client(request: Request, session: SessionDep, settings: SettingsDep) -> ScimClient:
+async def scim_client(request: Request, session: SessionDep) -> ScimClient:
+    """Async on purpose: a remembered token costs no thread hop; a new one is verified in the
+    thread pool (database reads)."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     presented = credentials.strip()
@@ -100,12 +104,15 @@ def scim_client(request: Request, session: SessionDep, settings: SettingsDep) ->
         )
     if not scim_tokens.is_well_formed(presented):
         raise UnauthorizedException(detail="the SCIM token is not valid or has been revoked")
+    settings: Settings = request.app.state.settings
     secret = settings.secret_key.get_secret_value()
     digest = scim_tokens.digest(presented, secret=secret)
     cache = token_cache(request.app)
     verified = cache.get(digest)
     if verified is None:
-        token = scim_tokens.authenticate(session, presented=presented, secret=secret)
+        token = await run_in_threadpool(
+            scim_tokens.authenticate, session, presented=presented, secret=secret
+        )
         if token is None:
             raise UnauthorizedException(detail="the SCIM token is not valid or has been revoked")
         verified = _Verified(token.id, token.name, token.tenant_id, time.monotonic())
