@@ -11,15 +11,18 @@ One sync of one integration (:func:`sync_integration`):
 A crash between 3 and 4 leaves the watermark where it was: the next sync pulls the same records
 again and the upsert by id makes the repeat harmless (nothing lost, nothing doubled).
 
-**Jira** (bindings hold JQL, which only Jira can evaluate faithfully): per binding,
+**Jira** (bindings hold JQL, which only Jira can evaluate faithfully; bindings sharing a JQL
+share its searches): per JQL,
 
-- a binding seen for the first time (or whose JQL or summed field changed; its *scope hash*)
-  is searched in full;
-- otherwise the search is ``(<jql>) AND updated >= <watermark - overlap>``, plus one id-only
-  search of the whole JQL (pages of 5,000 ids) that replaces the binding's membership snapshot.
-  Issues that entered the JQL without being updated (relative dates, a new binding sharing
-  issues) are fetched by id. Issues that were deleted or moved out of the JQL drop out of the
-  snapshot, so counts stay right; issues no binding matches any more are pruned from the file.
+- a JQL seen for the first time (a new binding, or its JQL or summed field changed: its *scope
+  hash*) is searched in full; its result is the binding's membership snapshot;
+- otherwise the search is ``(<jql>) AND updated >= <watermark - overlap>``. The membership
+  becomes the previous snapshot plus what came back, and Jira's count of the JQL
+  (``approximate-count``, one request) must agree with it. If it does not (an issue was
+  deleted, moved out of the JQL, or entered it without an update, e.g. through a relative
+  date), or at least once a day regardless, the JQL's full id list is read (id-only pages of
+  5,000) and replaces the snapshot; issues that entered unseen are fetched by id. Issues no
+  binding matches any more are pruned from the file, so counts stay right.
 
 **GitHub** (bindings name repositories): per repository, pull requests ``sort=updated desc``
 down to the watermark minus the overlap (a repository seen for the first time in full). Pull
@@ -46,7 +49,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.binding_values import BindingSpec, tenant_specs
-from okr_core.db.engine import unit_of_work
+from okr_core.db_units import unit
 from okr_core.models import (
     ErrorClass,
     Integration,
@@ -60,6 +63,7 @@ from okr_core.sources.base import ExtractBatch, SourceConnector
 from okr_core.sources.errors import PermanentSourceError, SourceError, TransientSourceError
 from okr_core.sources.github.client import GitHubConnector
 from okr_core.sources.jira.client import JiraConnector
+from okr_core.sources.jira.records import max_updated
 from okr_core.sources.registry import connector_for
 from okr_core.sources.retry import Retrier, RetryPolicy
 from okr_core.tenancy import tenant_context
@@ -69,6 +73,7 @@ from okr_core.warehouse import (
     JIRA_ISSUES,
     UpsertResult,
     WarehouseBusy,
+    dedupe_last,
     filter_in,
     filter_not_in,
     locked,
@@ -82,6 +87,9 @@ from okr_core.warehouse import (
 log = logging.getLogger(__name__)
 
 WATERMARK_OVERLAP = timedelta(minutes=5)
+# Every JQL's full id list is compared with its snapshot at least this often, even when
+# Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
+RECONCILE_EVERY = timedelta(hours=24)
 MESSAGE_LIMIT = 1000
 
 ConnectorFactory = Callable[[Integration, CredentialCipher, Retrier], SourceConnector]
@@ -132,8 +140,40 @@ def _collect(batches: Iterable[ExtractBatch], landing: Landing, schema: pa.Schem
     return pa.concat_tables(tables)
 
 
+def _collect_tables(tables: Iterable[pa.Table], landing: Landing, schema: pa.Schema) -> pa.Table:
+    kept = []
+    for table in tables:
+        landing.records_read += table.num_rows
+        landing.requests += 1
+        newest = max_updated(table)
+        if newest is not None and (
+            landing.max_updated_at is None or newest > landing.max_updated_at
+        ):
+            landing.max_updated_at = newest
+        if table.num_rows:
+            kept.append(table)
+    return pa.concat_tables(kept) if kept else schema.empty_table()
+
+
 def _ids(table: pa.Table, column: str) -> set[str]:
     return set(table.column(column).to_pylist())
+
+
+def membership_table(
+    integration_id: str, binding_id: str, digest: str, ids: set[str], at: datetime
+) -> pa.Table:
+    ordered = sorted(ids, key=lambda v: (len(v), v))
+    count = len(ordered)
+    return pa.Table.from_arrays(
+        [
+            pa.array([integration_id] * count, pa.string()),
+            pa.array([binding_id] * count, pa.string()),
+            pa.array([digest] * count, pa.string()),
+            pa.array(ordered, pa.string()),
+            pa.array([at] * count, JIRA_BINDING_ISSUES.schema.field("snapshot_at").type),
+        ],
+        schema=JIRA_BINDING_ISSUES.schema,
+    )
 
 
 def land_jira(
@@ -145,6 +185,7 @@ def land_jira(
     integration_id: str,
     since: datetime | None,
     now: datetime,
+    reconcile_every: timedelta = RECONCILE_EVERY,
 ) -> Landing:
     landing = Landing()
     issues_path = JIRA_ISSUES.path(warehouse_dir, tenant_id)
@@ -158,82 +199,87 @@ def land_jira(
     )
     fetched: list[pa.Table] = []
     fetched_ids: set[str] = set()
-    memberships: dict[str, tuple[str, set[str]]] = {}
-    full, incremental = 0, 0
+    memberships: dict[str, tuple[str, set[str], datetime]] = {}
+    counts = {"full": 0, "incremental": 0, "reconciled": 0}
     # Bindings with the same JQL share one search (and one membership snapshot).
     groups: dict[str, list[BindingSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.jql or "", []).append(spec)
     for jql, group in groups.items():
-        previous_ids: set[str] | None = None
+        previous: pa.Table | None = None
         known = since is not None
         for spec in group:
             rows = filter_in(mine, "binding_id", [spec.binding_id])
             rows = rows.filter(pc.equal(rows.column("scope_hash"), scope_hash(spec)))
             if rows.num_rows == 0:
                 known = False  # a new binding, or its JQL or field changed: search in full
-            elif previous_ids is None:
-                previous_ids = _ids(rows, "issue_id")
-        known = known and previous_ids is not None
-        pulled = _collect(
-            connector.search(jql, updated_since=since if known else None, numeric=numeric),
+            elif previous is None:
+                previous = rows
+        known = known and previous is not None
+        pulled = _collect_tables(
+            connector.search_tables(jql, updated_since=since if known else None, numeric=numeric),
             landing,
             JIRA_ISSUES.schema,
         )
         fetched.append(pulled)
         pulled_ids = _ids(pulled, "issue_id")
         fetched_ids |= pulled_ids
-        if not known:
-            full += 1
-            matching = pulled_ids
+        if not known or previous is None:
+            counts["full"] += 1
+            matching, reconciled_at = pulled_ids, now
         else:
-            incremental += 1
-            matching = set(connector.matching_ids(jql))
-            landing.requests += 1
-            entering = matching - (previous_ids or set()) - fetched_ids
-            if entering:
-                extra = _collect(
-                    connector.fetch_by_ids(sorted(entering), numeric=numeric),
-                    landing,
-                    JIRA_ISSUES.schema,
-                )
-                fetched.append(extra)
-                fetched_ids |= _ids(extra, "issue_id")
+            counts["incremental"] += 1
+            previous_ids = _ids(previous, "issue_id")
+            reconciled_at = pc.min(previous.column("snapshot_at")).as_py() or now
+            expected = previous_ids | pulled_ids
+            due = now - reconciled_at >= reconcile_every
+            if not due and connector.approximate_count(jql) == len(expected):
+                matching = expected  # nothing left the JQL and nothing entered unseen
+            else:
+                # Something was deleted, moved out or entered without an update (or the daily
+                # reconciliation is due): take Jira's id list, fetch what entered unseen.
+                counts["reconciled"] += 1
+                matching = set(connector.matching_ids(jql))
+                reconciled_at = now
+                entering = matching - previous_ids - fetched_ids
+                if entering:
+                    extra = _collect_tables(
+                        connector.fetch_by_ids(sorted(entering), numeric=numeric),
+                        landing,
+                        JIRA_ISSUES.schema,
+                    )
+                    fetched.append(extra)
+                    fetched_ids |= _ids(extra, "issue_id")
         for spec in group:
-            memberships[spec.binding_id] = (scope_hash(spec), matching)
+            memberships[spec.binding_id] = (scope_hash(spec), matching, reconciled_at)
 
     incoming = pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table()
-    member_rows = [
-        {
-            "integration_id": integration_id,
-            "binding_id": binding_id,
-            "scope_hash": digest,
-            "issue_id": issue_id,
-            "snapshot_at": now,
-        }
-        for binding_id, (digest, ids) in memberships.items()
-        for issue_id in sorted(ids)
-    ]
     new_members = pa.concat_tables(
         [
             filter_not_in(members, "integration_id", [integration_id]),
-            records_table(member_rows, JIRA_BINDING_ISSUES.schema),
+            *(
+                membership_table(integration_id, binding_id, digest, ids, reconciled_at)
+                for binding_id, (digest, ids, reconciled_at) in memberships.items()
+            ),
         ]
     )
     # Issues of this integration that no binding matches any more leave the warehouse.
-    wanted = {issue_id for _, ids in memberships.values() for issue_id in ids}
+    wanted = {issue_id for _, ids, _ in memberships.values() for issue_id in ids}
     mine_issues = filter_in(issues, "integration_id", [integration_id])
     stale = [i for i in _ids(mine_issues, "issue_id") if i not in wanted]
     stale_keys = pa.array([f"{integration_id}\x1f{i}" for i in stale], type=pa.string())
     merged, result = merge(issues, incoming, JIRA_ISSUES.key, drop=stale_keys)
-    write_table_atomically(issues_path, merged)
-    write_table_atomically(members_path, new_members)
+    if incoming.num_rows or result.deleted or not issues_path.exists():
+        write_table_atomically(issues_path, merged)
+    if not new_members.equals(members) or not members_path.exists():
+        write_table_atomically(members_path, new_members)
     landing.records_written = result.inserted + result.updated + result.deleted
     landing.details = {
-        "queries_full": full,
-        "queries_incremental": incremental,
+        "queries_full": counts["full"],
+        "queries_incremental": counts["incremental"],
+        "queries_reconciled": counts["reconciled"],
         "issues_total": _count_for(merged, integration_id),
-        "memberships": sum(len(ids) for _, ids in memberships.values()),
+        "memberships": sum(len(ids) for _, ids, _ in memberships.values()),
         **_upsert_details(result),
     }
     return landing
@@ -357,7 +403,7 @@ def sync_integration(
     """
     started = clock()
     retrier = Retrier(policy=retry or RetryPolicy())
-    with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+    with unit(factory) as session, tenant_context(session, tenant_id):
         snapshot = _snapshot(session, integration_id)
     result = SyncResult(
         tenant_id=tenant_id,
@@ -387,7 +433,7 @@ def sync_integration(
             )
     except WarehouseBusy as exc:
         # The lock was never ours: record this attempt as failed, touching nothing else.
-        with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+        with unit(factory) as session, tenant_context(session, tenant_id):
             run = _start_run(session, snapshot, trigger, started, dagster_run_id)
             result.sync_run_id = run.id
         result.finished_at = clock()
@@ -445,7 +491,7 @@ def _sync_locked(
 ) -> SyncResult:
     connector: SourceConnector | None = None
     error: Exception | None = None
-    with unit_of_work(factory) as session, tenant_context(session, snapshot.tenant_id):
+    with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
         # Holding the lock, no other sync of this source and tenant runs: a "running" row
         # left behind belongs to a worker that died.
         close_interrupted_runs(session, integration_id=snapshot.id, now=result.started_at)
@@ -555,7 +601,7 @@ def _finish(
         result.error_class = error_class_of(error)
         result.message = _clip(error_message_of(error))
         result.watermark_at = snapshot.watermark_at
-    with unit_of_work(factory) as session, tenant_context(session, snapshot.tenant_id):
+    with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
         integration = session.scalars(
             select(Integration).where(Integration.id == snapshot.id)
         ).one()
@@ -613,8 +659,13 @@ def preview_sources(
     landing = Landing()
     if isinstance(connector, JiraConnector):
         numeric = connector.resolve_numeric_fields([spec.field_name] if spec.field_name else [])
-        issues = _collect(
-            connector.search(spec.jql or "", numeric=numeric), landing, JIRA_ISSUES.schema
+        issues = dedupe_last(  # parallel slices may return a boundary issue twice
+            _collect_tables(
+                connector.search_tables(spec.jql or "", numeric=numeric),
+                landing,
+                JIRA_ISSUES.schema,
+            ),
+            JIRA_ISSUES.key,
         )
         now = datetime.now(UTC)
         members = records_table(
@@ -654,9 +705,10 @@ def preview_sources(
         return {
             ("jira", "issues"): JIRA_ISSUES.schema.empty_table(),
             ("jira", "binding_issues"): JIRA_BINDING_ISSUES.schema.empty_table(),
-            ("github", "pull_requests"): pa.concat_tables(tables)
-            if tables
-            else GITHUB_PULL_REQUESTS.schema.empty_table(),
+            ("github", "pull_requests"): dedupe_last(
+                pa.concat_tables(tables) if tables else GITHUB_PULL_REQUESTS.schema.empty_table(),
+                GITHUB_PULL_REQUESTS.key,
+            ),
         }
     raise PermanentSourceError("this integration's source cannot be previewed")
 

@@ -291,7 +291,7 @@ def refresh_tenant_values(
     outputs = compute(sources=sources, specs=specs, as_of=as_of)
     if write_model_outputs:
         for name, table in outputs.items():
-            write_table_atomically(model_path(warehouse_dir, tenant_id, name), table)
+            write_table_atomically(model_path(warehouse_dir, tenant_id, name), table, durable=False)
     written = write_values(
         session, values=outputs[VALUES_MODEL], specs=specs, computed_at=as_of, actor=actor
     )

@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from okr_core.db.engine import unit_of_work
+from okr_core.db_units import unit
 from okr_core.models import ErrorClass, Integration, Notification, SyncRun, SyncStatus
 from okr_core.notifications import notify
 from okr_core.tenancy import require_tenant, tenant_context
@@ -130,7 +130,7 @@ def record_failed_run(
     notified: dict[uuid.UUID, list[uuid.UUID]] = {}
     crash_message = f"the sync run failed before finishing: {reason}"
     for tenant in tenants:
-        with unit_of_work(factory) as session, tenant_context(session, tenant.tenant_id):
+        with unit(factory) as session, tenant_context(session, tenant.tenant_id):
             closed = close_runs_of(
                 session, dagster_run_id=dagster_run_id, message=crash_message, now=now
             )

@@ -25,15 +25,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from okr_core.db.engine import unit_of_work
+from okr_core.binding_values import VALUES_MODEL, compute, tenant_specs, warehouse_sources
+from okr_core.db_units import unit
 from okr_core.extraction import SyncResult, sync_integration
-from okr_core.kr_values import TenantValues, refresh_tenant_values
+from okr_core.kr_values import TenantValues, write_values
 from okr_core.models import SyncTrigger
 from okr_core.secrets import CredentialCipher
 from okr_core.sources.retry import RetryPolicy
 from okr_core.sync_schedule import mark_events_processed
 from okr_core.tenancy import tenant_context
 from okr_core.value_checks import CheckOutcome, evaluate
+from okr_core.warehouse import model_path, write_table_atomically
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +126,23 @@ def sync_tenant(
         outcome.duration_seconds = (clock() - started).total_seconds()
         return outcome
     try:
-        with unit_of_work(factory) as session, tenant_context(session, tenant_id):
-            outcome.values = refresh_tenant_values(
-                session,
-                warehouse_dir=warehouse_dir,
-                as_of=computed_at,
-                write_model_outputs=write_model_outputs,
+        # Read, compute, write: the models run outside any transaction, so the database is
+        # held for milliseconds, not for the computation.
+        with unit(factory) as session, tenant_context(session, tenant_id):
+            specs = tenant_specs(session, synced_only=True)
+        outputs = compute(
+            sources=warehouse_sources(warehouse_dir, tenant_id), specs=specs, as_of=computed_at
+        )
+        if write_model_outputs:
+            for name, table in outputs.items():
+                write_table_atomically(
+                    model_path(warehouse_dir, tenant_id, name), table, durable=False
+                )
+        with unit(factory) as session, tenant_context(session, tenant_id):
+            written = write_values(
+                session, values=outputs[VALUES_MODEL], specs=specs, computed_at=computed_at
             )
+            outcome.values = TenantValues(outputs=outputs, written=written, specs=specs)
             outcome.checks = evaluate(session, outcome.values, now=computed_at)
         outcome.computed_at = computed_at
     except Exception as exc:  # one tenant's broken data must not stop the batch
@@ -150,7 +162,7 @@ def _mark_processed(
     marked = [item for item in items if item.event_up_to]
     if not marked:
         return
-    with unit_of_work(factory) as session, tenant_context(session, tenant_id):
+    with unit(factory) as session, tenant_context(session, tenant_id):
         for item in marked:
             mark_events_processed(
                 session, integration_id=item.integration_id, up_to_id=item.event_up_to, at=at

@@ -97,20 +97,27 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_table_atomically(path: Path, table: pa.Table) -> None:
-    """Replace ``path`` with ``table`` in one step, durably."""
+def write_table_atomically(path: Path, table: pa.Table, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``table`` in one step (readers see the old or the new file).
+
+    ``durable`` also flushes the file and its folder entry to disk before returning, which
+    landed data needs (the watermark moves right after); derived outputs that are recomputed
+    from it anyway skip the two ``fsync`` calls.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
+            pq.write_table(table, handle, compression="snappy")
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

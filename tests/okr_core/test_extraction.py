@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -71,11 +72,11 @@ class World:
             **kwargs,
         )
 
-    def values(self) -> dict[str, float | None]:
-        from datetime import UTC, datetime
-
+    def values(self, as_of: datetime | None = None) -> dict[str, float | None]:
         with unit_of_work(self.factory) as session, tenant_context(session, self.tenant_id):
-            refresh_tenant_values(session, warehouse_dir=self.warehouse, as_of=datetime.now(UTC))
+            refresh_tenant_values(
+                session, warehouse_dir=self.warehouse, as_of=as_of or datetime.now(UTC)
+            )
             return {kr.title: kr.current_value for kr in session.scalars(select(KeyResult))}
 
     def check_ins(self) -> int:
@@ -120,7 +121,7 @@ def issue_rows(world: World) -> list[dict[str, Any]]:
     ).to_pylist()
 
 
-def live_value(world: World, title: str) -> float | None:
+def live_value(world: World, title: str, as_of: datetime | None = None) -> float | None:
     with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
         kr = session.scalars(select(KeyResult).where(KeyResult.title == title)).one()
         binding = session.scalars(select(KrBinding).where(KrBinding.key_result_id == kr.id)).one()
@@ -135,6 +136,7 @@ def live_value(world: World, title: str) -> float | None:
             parameters=binding.parameters,
             whole_history=binding.whole_history,
             cipher=world.cipher,
+            as_of=as_of,
         ).value
 
 
@@ -239,8 +241,10 @@ def test_deleted_and_moved_issues_leave_the_count_right(
     jira_sandbox.move_issue(moved, "OPS")
     result = world.sync(integration_id)
     assert result.succeeded, result.message
-    assert world.values()["engineering"] == (before or 0) - 2
-    assert world.values()["engineering"] == live_value(world, "engineering")
+    assert result.details["queries_reconciled"] == 1  # Jira's count disagreed: ids re-read
+    now = datetime.now(UTC)
+    assert world.values(now)["engineering"] == (before or 0) - 2
+    assert world.values(now)["engineering"] == live_value(world, "engineering", now)
     keys = {r["issue_key"] for r in issue_rows(world)}
     assert deleted not in keys
     assert moved not in keys  # no binding matches it any more: pruned
@@ -250,10 +254,11 @@ def test_deleted_and_moved_issues_leave_the_count_right(
     assert members.num_rows == len(keys)
 
 
-def test_an_issue_entering_the_jql_without_an_update_is_fetched(
+def test_a_binding_added_later_is_pulled_in_full_and_matches_a_live_read(
     world: World, jira_sandbox: JiraSandbox
 ) -> None:
-    # Two bindings: the second one's JQL is new on the second sync, so it is pulled in full.
+    # The second binding's JQL is new on the second sync, so it is pulled in full, while the
+    # first one is read incrementally (and Jira's count confirms its snapshot).
     integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
     assert world.sync(integration_id).succeeded
     with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
@@ -270,10 +275,12 @@ def test_an_issue_entering_the_jql_without_an_update_is_fetched(
     assert result.succeeded
     assert result.details["queries_full"] == 1
     assert result.details["queries_incremental"] == 1
+    assert result.details["queries_reconciled"] == 0
     ops = [r for r in issue_rows(world) if r["project_key"] == "OPS"]
     assert ops
     # The incrementally maintained value equals a live, full evaluation of the binding.
-    assert world.values()["ops"] == live_value(world, "ops")
+    now = datetime.now(UTC)  # one instant for both, even across midnight
+    assert world.values(now)["ops"] == live_value(world, "ops", now)
 
 
 def test_github_second_sync_reads_only_changed_pull_requests(

@@ -149,7 +149,9 @@ def test_sandbox_data_in_key_result_values_and_check_ins_out(
             session, "e2e", cipher=cipher, jira=jira_sandbox, github=github_sandbox
         )
     for source in ("jira", "github"):
-        result = execute(dagster_instance, app_db, run_request(tenant_id, integrations, source))
+        request = run_request(tenant_id, integrations, source)
+        request.run_config["ops"]["sync_batch"]["config"]["record_model_events"] = True
+        result = execute(dagster_instance, app_db, request)
         assert result.success
 
     expected = live_values(app_db, tenant_id)

@@ -12,12 +12,17 @@ call) so that a fault repeats one page and memory stays one page deep.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 from jira import JIRA, JIRAError
 
@@ -30,7 +35,13 @@ from okr_core.sources.http import (
     parse_retry_after,
     safe_url,
 )
-from okr_core.sources.jira.records import BASE_FIELDS, issue_record, parse_jira_time
+from okr_core.sources.jira.records import (
+    BASE_FIELDS,
+    TIMESTAMP,
+    issues_table,
+    max_updated,
+    parse_jira_time,
+)
 from okr_core.sources.retry import Retrier
 
 T = TypeVar("T")
@@ -38,6 +49,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Jira's maximum when fields are requested
 ID_PAGE_SIZE = 5000  # Jira's maximum for id-only searches
+STREAMS = 2  # parallel slices for a full search larger than one page
 IDS_PER_LOOKUP = 100
 STORY_POINT_ALIASES = frozenset({"story_points", "story points", "storypoints"})
 
@@ -76,7 +88,9 @@ def strip_order_by(jql: str) -> str:
     return (jql if cut is None else jql[:cut]).strip()
 
 
-def restrict(jql: str, *, updated_since: datetime | None = None) -> str:
+def restrict(
+    jql: str, *, updated_since: datetime | None = None, updated_before: datetime | None = None
+) -> str:
     """``(jql) AND updated >= <epoch ms>`` ordered by update time, then key.
 
     Epoch milliseconds avoid the minute granularity and the user-time-zone reading of
@@ -86,6 +100,8 @@ def restrict(jql: str, *, updated_since: datetime | None = None) -> str:
     clauses = [f"({body})"] if body else []
     if updated_since is not None:
         clauses.append(f"updated >= {int(updated_since.timestamp() * 1000)}")
+    if updated_before is not None:
+        clauses.append(f"updated < {int(updated_before.timestamp() * 1000)}")
     if not clauses:
         raise PermanentSourceError("the binding has no JQL query; enter one (e.g. project = ENG)")
     return " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
@@ -108,6 +124,7 @@ class JiraConnector:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         page_size: int = PAGE_SIZE,
         id_page_size: int = ID_PAGE_SIZE,
+        streams: int = STREAMS,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if access_token is None and not (email and api_token):
@@ -123,9 +140,11 @@ class JiraConnector:
         self._timeout = timeout
         self.page_size = page_size
         self.id_page_size = id_page_size
+        self.streams = max(1, streams)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._jira: JIRA | None = None
         self._field_catalogue: list[dict[str, Any]] | None = None
+        self._lock = threading.Lock()
         self.requests_made = 0
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -138,7 +157,8 @@ class JiraConnector:
         """One request: retried on transient errors, mapped to our error classes."""
 
         def attempt() -> T:
-            self.requests_made += 1
+            with self._lock:
+                self.requests_made += 1
             try:
                 return fn()
             except JIRAError as exc:
@@ -203,13 +223,14 @@ class JiraConnector:
             )
         return PermanentSourceError(f"Jira answered {status} to {what}.", status=status)
 
+    def _auth(self) -> dict[str, Any]:
+        if self._access_token is not None:
+            return {"token_auth": self._access_token}
+        return {"basic_auth": (self._email or "", self._api_token or "")}
+
     def _client(self) -> JIRA:
         if self._jira is None:
-            auth: dict[str, Any]
-            if self._access_token is not None:
-                auth = {"token_auth": self._access_token}
-            else:
-                auth = {"basic_auth": (self._email or "", self._api_token or "")}
+            auth = self._auth()
             self._jira = self._guard(
                 "server info",
                 lambda: JIRA(
@@ -220,6 +241,10 @@ class JiraConnector:
                     **auth,
                 ),
             )
+            # The fields asked for are ids already: pre-seed the client's name-to-id cache
+            # so it does not fetch the field list (one request per sync) to translate them.
+            with contextlib.suppress(AttributeError):
+                self._jira._fields_cache_value = {f: f for f in BASE_FIELDS}
             if getattr(self._jira, "deploymentType", None) != "Cloud":
                 raise PermanentSourceError(
                     f"the server at {self.where} is not Jira Cloud; only Jira Cloud sites "
@@ -282,25 +307,151 @@ class JiraConnector:
         updated_since: datetime | None = None,
         numeric: Mapping[str, str] | None = None,
     ) -> Iterator[ExtractBatch]:
-        client = self._client()
-        query = restrict(jql, updated_since=updated_since)
-        fields = [*BASE_FIELDS, *dict.fromkeys((numeric or {}).values())]
-        token: str | None = None
-        while True:
-            page = self._guard(
-                "issue search",
-                lambda token=token: client.enhanced_search_issues(  # type: ignore[misc]
-                    query,
-                    nextPageToken=token,
-                    maxResults=self.page_size,
-                    fields=list(fields),
-                    json_result=True,
-                ),
+        """Pages of matching issues as records (the table is in ``extra["table"]``)."""
+        for table in self.search_tables(jql, updated_since=updated_since, numeric=numeric):
+            yield ExtractBatch(
+                records=table.to_pylist(),
+                max_updated_at=max_updated(table),
+                requests_made=1,
+                extra={"table": table},
             )
-            yield self._batch(page, numeric or {})
-            token = _next_token(page)
+
+    def search_tables(
+        self,
+        jql: str,
+        *,
+        updated_since: datetime | None = None,
+        numeric: Mapping[str, str] | None = None,
+    ) -> Iterator[pa.Table]:
+        """Pages of matching issues as Arrow tables (``ISSUE_SCHEMA``), oldest update first.
+
+        A result larger than one page is split by update time into ``streams`` slices paged
+        at once (the rest of the first page's range, cut into equal time spans): the client's
+        work on one page overlaps the server's on another. Small results cost one request.
+        """
+        numeric = dict(numeric or {})
+        client = self._client()
+        table, token = self._page(client, restrict(jql, updated_since=updated_since), None, numeric)
+        yield table
+        if token is None:
+            return
+        low = max_updated(table)
+        high = self._clock() + timedelta(minutes=1)
+        # Only full reads are split: an incremental read is a few pages, and every slice is a
+        # new query the server must evaluate from scratch.
+        if self.streams <= 1 or updated_since is not None or low is None or high <= low:
+            yield from self._pages(
+                client, restrict(jql, updated_since=updated_since), token, numeric
+            )
+            return
+        span = (high - low) / self.streams
+        bounds: list[tuple[datetime, datetime | None]] = [
+            (low + span * i, None if i == self.streams - 1 else low + span * (i + 1))
+            for i in range(self.streams)
+        ]
+        # The first slice starts at the first page's last update time: issues updated at that
+        # very instant were on the first page already and are not yielded twice.
+        boundary = table.filter(pc.equal(table.column("updated_at"), pa.scalar(low, TIMESTAMP)))
+        seen = pa.array(boundary.column("issue_id").to_pylist(), pa.string())
+        for part in self._concurrently(jql, bounds, numeric):
+            if len(seen):
+                part = part.filter(pc.invert(pc.is_in(part.column("issue_id"), value_set=seen)))
+            yield part
+
+    def _page(
+        self, client: JIRA, query: str, token: str | None, numeric: Mapping[str, str]
+    ) -> tuple[pa.Table, str | None]:
+        fields = [*BASE_FIELDS, *dict.fromkeys(numeric.values())]
+        page = self._guard(
+            "issue search",
+            lambda: client.enhanced_search_issues(
+                query,
+                nextPageToken=token,
+                maxResults=self.page_size,
+                fields=list(fields),
+                json_result=True,
+            ),
+        )
+        return (
+            issues_table(
+                _issues(page),
+                integration_id=self.integration_id,
+                numeric_fields=numeric,
+                landed_at=self._clock(),
+            ),
+            _next_token(page),
+        )
+
+    def _pages(
+        self, client: JIRA, query: str, token: str | None, numeric: Mapping[str, str]
+    ) -> Iterator[pa.Table]:
+        while True:
+            table, token = self._page(client, query, token, numeric)
+            yield table
             if token is None:
                 return
+
+    def _stream_client(self) -> JIRA:
+        """Another client for a parallel stream, without asking for the server info again."""
+        main = self._client()
+        client = JIRA(
+            server=self.base_url,
+            max_retries=0,
+            timeout=self._timeout,
+            get_server_info=False,
+            **self._auth(),
+        )
+        client.deploymentType = main.deploymentType
+        client._version = main._version
+        with contextlib.suppress(AttributeError):  # share the field list (saves a request)
+            client._fields_cache_value = dict(main._fields_cache_value)
+        return client
+
+    def _concurrently(
+        self,
+        jql: str,
+        bounds: Sequence[tuple[datetime, datetime | None]],
+        numeric: Mapping[str, str],
+    ) -> Iterator[pa.Table]:
+        results: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=64)
+        stop = threading.Event()
+
+        def stream(since: datetime, before: datetime | None) -> None:
+            try:
+                client = self._stream_client()
+                query = restrict(jql, updated_since=since, updated_before=before)
+                for table in self._pages(client, query, None, numeric):
+                    if stop.is_set():
+                        return
+                    results.put(table)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                results.put(exc)
+            finally:
+                results.put(None)
+
+        threads = [
+            threading.Thread(target=stream, args=bound, name=f"jira-slice-{i}", daemon=True)
+            for i, bound in enumerate(bounds)
+        ]
+        for thread in threads:
+            thread.start()
+        finished = 0
+        try:
+            while finished < len(threads):
+                item = results.get()
+                if item is None:
+                    finished += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            while any(t.is_alive() for t in threads):  # let blocked producers finish
+                with contextlib.suppress(queue.Empty):
+                    results.get(timeout=0.05)
+            for thread in threads:
+                thread.join()
 
     def matching_ids(self, jql: str) -> list[str]:
         """Ids of every issue matching ``jql`` now (id-only pages of up to 5,000)."""
@@ -324,27 +475,21 @@ class JiraConnector:
             if token is None:
                 return ids
 
+    def approximate_count(self, jql: str) -> int:
+        """Jira's (eventually consistent) count of the issues matching ``jql``: one request."""
+        client = self._client()
+        query = strip_order_by(jql)
+        count = self._guard("issue count", lambda: client.approximate_issue_count(query))
+        return int(count) if isinstance(count, int) else int(dict(count).get("count", 0))
+
     def fetch_by_ids(
         self, ids: Sequence[str], *, numeric: Mapping[str, str] | None = None
-    ) -> Iterator[ExtractBatch]:
+    ) -> Iterator[pa.Table]:
         """The issues with these ids, in lookups of 100."""
         ordered = sorted(dict.fromkeys(ids), key=lambda v: (len(v), v))
         for start in range(0, len(ordered), IDS_PER_LOOKUP):
             chunk = ordered[start : start + IDS_PER_LOOKUP]
-            yield from self.search(f"id in ({', '.join(chunk)})", numeric=numeric)
-
-    def _batch(self, page: Mapping[str, Any], numeric: Mapping[str, str]) -> ExtractBatch:
-        landed_at = self._clock()
-        records = [
-            issue_record(
-                raw, integration_id=self.integration_id, numeric_fields=numeric, landed_at=landed_at
-            )
-            for raw in _issues(page)
-        ]
-        updated = [r["updated_at"] for r in records if r["updated_at"] is not None]
-        return ExtractBatch(
-            records=records, max_updated_at=max(updated) if updated else None, requests_made=1
-        )
+            yield from self.search_tables(f"id in ({', '.join(chunk)})", numeric=numeric)
 
 
 def _issues(page: Mapping[str, Any]) -> list[dict[str, Any]]:

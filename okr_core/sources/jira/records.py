@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # The issue fields every search asks for (ids, not display names, so no translation is needed).
 BASE_FIELDS = (
@@ -129,3 +130,71 @@ def issue_record(
         "numeric_fields": sorted(numbers.items()),
         "landed_at": landed_at,
     }
+
+
+def _timestamps(values: list[Any]) -> pa.Array:
+    """Jira timestamps parsed in bulk by Arrow (``...T04:00:00.000+0000`` with any offset);
+    values Arrow cannot read fall back to :func:`parse_jira_time` one by one."""
+    raw = pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:
+        return raw.cast(TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([parse_jira_time(v) for v in values], TIMESTAMP)
+
+
+def issues_table(
+    issues: list[dict[str, Any]],
+    *,
+    integration_id: str,
+    numeric_fields: Mapping[str, str],
+    landed_at: datetime,
+) -> pa.Table:
+    """One search page's issues as landed rows (``ISSUE_SCHEMA``), built column by column:
+    the same rows as :func:`issue_record`, several times faster for 100-issue pages."""
+    fields: list[Mapping[str, Any]] = [i.get("fields") or {} for i in issues]
+    statuses = [f.get("status") or {} for f in fields]
+    categories = [s.get("statusCategory") or {} if isinstance(s, Mapping) else {} for s in statuses]
+    projects = [f.get("project") or {} for f in fields]
+    numbers: list[list[tuple[str, float]]] = [[] for _ in issues]
+    for name, field_id in numeric_fields.items():
+        for row, f in zip(numbers, fields, strict=True):
+            value = _number(f.get(field_id))
+            if value is not None:
+                row.append((name, value))
+                if field_id != name:
+                    row.append((field_id, value))
+    count = len(issues)
+    columns = {
+        "integration_id": pa.array([integration_id] * count, pa.string()),
+        "issue_id": pa.array([str(i["id"]) for i in issues], pa.string()),
+        "issue_key": pa.array([i.get("key") for i in issues], pa.string()),
+        "project_key": pa.array(
+            [p.get("key") if isinstance(p, Mapping) else None for p in projects], pa.string()
+        ),
+        "summary": pa.array([f.get("summary") for f in fields], pa.string()),
+        "issue_type": pa.array([_name(f.get("issuetype")) for f in fields], pa.string()),
+        "status_name": pa.array([_name(s) for s in statuses], pa.string()),
+        "status_category_key": pa.array(
+            [c.get("key") if isinstance(c, Mapping) else None for c in categories], pa.string()
+        ),
+        "created_at": _timestamps([f.get("created") for f in fields]),
+        "updated_at": _timestamps([f.get("updated") for f in fields]),
+        "resolved_at": _timestamps([f.get("resolutiondate") for f in fields]),
+        "status_category_changed_at": _timestamps(
+            [f.get("statuscategorychangedate") for f in fields]
+        ),
+        "numeric_fields": pa.array(
+            [sorted(dict(row).items()) for row in numbers],
+            ISSUE_SCHEMA.field("numeric_fields").type,
+        ),
+        "landed_at": pa.array([landed_at] * count, TIMESTAMP),
+    }
+    return pa.Table.from_arrays(list(columns.values()), schema=ISSUE_SCHEMA)
+
+
+def max_updated(table: pa.Table) -> datetime | None:
+    """The newest ``updated_at`` of landed rows (the watermark's candidate)."""
+    if table.num_rows == 0:
+        return None
+    value = pc.max(table.column("updated_at")).as_py()
+    return value if isinstance(value, datetime) else None
