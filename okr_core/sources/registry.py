@@ -44,6 +44,7 @@ def connector_for(
             base_url=integration.base_url,
             token=token,
             account=integration.account or "",
+            installation=AuthKind(integration.auth_kind) is AuthKind.app_installation,
             integration_id=str(integration.id),
             retrier=retrier,
         )

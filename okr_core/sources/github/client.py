@@ -62,6 +62,7 @@ class GitHubConnector:
         base_url: str,
         token: str,
         account: str = "",
+        installation: bool = False,
         integration_id: str = "",
         retrier: Retrier | None = None,
         timeout: float = DEFAULT_TIMEOUT[1],
@@ -72,6 +73,7 @@ class GitHubConnector:
             raise PermanentSourceError("the GitHub integration needs a token")
         self.base_url = base_url.rstrip("/")
         self.account = account
+        self.installation = installation
         self.integration_id = integration_id
         self.retrier = retrier or Retrier()
         self.page_size = page_size
@@ -166,6 +168,22 @@ class GitHubConnector:
     # -- the SourceConnector protocol -----------------------------------------------------------
 
     def check_connection(self) -> ConnectionCheck:
+        """Who the token is: the user for personal tokens; for a GitHub App installation
+        token (which cannot read ``/user``) the installation's repositories."""
+        if self.installation:
+            requester = self._github.requester
+            _, data = self._guard(
+                "the installation's repositories",
+                lambda: requester.requestJsonAndCheck(
+                    "GET", "/installation/repositories", parameters={"per_page": 1}
+                ),
+            )
+            total = int(data.get("total_count", 0)) if isinstance(data, dict) else 0
+            return ConnectionCheck(
+                ok=True,
+                account=self.account or "GitHub App installation",
+                detail=f"GitHub at {self.where}: the installation sees {total} repositories",
+            )
         user = self._github.get_user()
         login = self._guard("the authenticated user", lambda: user.login)
         return ConnectionCheck(ok=True, account=str(login), detail=f"GitHub at {self.where}")

@@ -101,3 +101,16 @@ def test_persistent_server_errors_give_up_as_transient(sandbox: GitHubSandbox) -
     with pytest.raises(TransientSourceError, match="gave up after 2 attempts"):
         list(github.pull_requests("acme/api", updated_since=None))
     assert sandbox.requests()["total"] == 2
+
+
+def test_an_installation_token_is_checked_against_its_repositories(sandbox: GitHubSandbox) -> None:
+    installation = GitHubConnector(
+        base_url=sandbox.base_url,
+        token=sandbox.installation_token,
+        account="acme",
+        installation=True,
+    )
+    check = installation.check_connection()
+    assert check.ok
+    assert check.account == "acme"
+    assert "repositories" in check.detail
