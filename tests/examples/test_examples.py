@@ -91,15 +91,15 @@ class LiveApi:
         )
 
 
-def _free_port() -> int:
-    for port in range(23000, 32000, 37):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+def _listening_socket() -> socket.socket:
+    """A socket bound by the test and handed to uvicorn (``--fd``): no port can be taken in
+    between, and a server answering on the port is certainly ours."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +114,13 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         "PYTHONPATH": str(ROOT),
     }
     subprocess.run([sys.executable, "-c", SEED], env=env, check=True, cwd=ROOT)
-    port = _free_port()
+    sock = _listening_socket()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "okr_api.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT,
+         "--fd", str(sock.fileno()), "--log-level", "warning"],
+        env=env, cwd=ROOT, pass_fds=(sock.fileno(),),
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -136,6 +136,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        sock.close()
 
 
 def _run(command: list[str], api: LiveApi, key: str, cwd: Path) -> list[str]:
