@@ -169,6 +169,27 @@ def test_a_signed_webhook_triggers_a_sync_of_its_tenant(
             )
             assert receipt.event_id is not None
         with app_db.commit() as session:
+            # The same delivery again (a replay) and a delivery for an unknown integration
+            # queue nothing.
+            replay = webhook_events.receive(
+                session,
+                cipher=cipher,
+                source=Source.github,
+                integration_id=integrations["github"],
+                body=body,
+                headers=headers,
+            )
+            assert replay.event_id is None
+            with pytest.raises(webhook_events.UnknownWebhook):
+                webhook_events.receive(
+                    session,
+                    cipher=cipher,
+                    source=Source.github,
+                    integration_id=uuid.uuid4(),
+                    body=body,
+                    headers=headers,
+                )
+        with app_db.commit() as session:
             bad, bad_headers = github_delivery("wrong secret", "delivery-2")
             with pytest.raises(webhook_events.InvalidSignature):
                 webhook_events.receive(
