@@ -74,7 +74,13 @@ def test_connection(integration: Integration, cipher: CredentialCipher) -> Conne
     without credentials or response bodies.
     """
     try:
-        check = connector_for(integration, cipher, retry=PREVIEW_RETRY).check_connection()
+        connector = connector_for(integration, cipher, retry=PREVIEW_RETRY)
+        try:
+            check = connector.check_connection()
+        finally:
+            close = getattr(connector, "close", None)
+            if callable(close):
+                close()
     except SourceError as exc:
         return ConnectionTestRead(
             ok=False, account="", detail=exc.message, error_class=exc.error_class
