@@ -13,9 +13,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from okr_core import passwords
 from okr_core.db.engine import make_engine
 from okr_core.db.migrate import upgrade
 from okr_core.settings import Settings
@@ -36,6 +38,15 @@ def _create_pg_database() -> str:
 def _drop_pg_database(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Minimal argon2 cost in tests: thousands of fixture users would otherwise spend minutes
+    hashing. The production parameters are checked in tests/okr_core/test_passwords.py."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 @pytest.fixture(scope="session")

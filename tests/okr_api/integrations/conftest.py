@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from okr_api.app import create_app
 from okr_api.database import get_session
-from okr_core import passwords
 from okr_core.integrations import IssuedSecret
 from okr_core.models import KeyResult
 from okr_core.roles import Role
@@ -35,13 +33,6 @@ from tests.okr_core.integration_support import (
 )
 
 ClientFor = Callable[..., TestClient]
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture

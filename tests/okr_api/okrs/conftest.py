@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 from okr_api.app import create_app
 from okr_api.auth.throttle import LoginThrottle
 from okr_api.database import get_session
-from okr_core import check_ins, key_results, objectives, passwords, tenants
+from okr_core import check_ins, key_results, objectives, tenants
 from okr_core.actors import Actor
 from okr_core.models import Tenant
 from okr_core.periods import period_of
@@ -36,13 +35,6 @@ from tests.okr_api.conftest import TenantWorld
 
 SEED_ACTOR = Actor.system("okrs test seed")
 ClientFor = Callable[..., TestClient]
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture(scope="session")
