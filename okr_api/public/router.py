@@ -40,6 +40,7 @@ from okr_api.public.service import (
     PageResult,
 )
 from okr_core.api_keys import Scope
+from okr_core.errors import NotFound
 from okr_core.models import (
     CheckIn,
     CheckInSource,
@@ -371,6 +372,13 @@ async def list_check_ins(
         page_type=Page[CheckInRead],
         work=lambda session, req: service.check_ins_page(session, key_result_id, req),
     )
+
+
+# Last: an unknown path under /api/v1/public is still authenticated, rate limited and counted,
+# so every answer of the public API carries the same headers.
+@data.get("/{path:path}", include_in_schema=False)
+async def unknown_route(path: str) -> Response:
+    raise NotFound(f"no such operation: /api/v1/public/{path} (see /api/v1/docs)")
 
 
 router.include_router(data)

@@ -141,3 +141,13 @@ def test_malformed_id_is_404(public: TestClient, okrs_a: OkrData, issue_key: Iss
     key = issue_key(okrs_a.world)
     response = public.get("/api/v1/public/key-results/not-an-id", headers=bearer(key))
     assert response.status_code == 404
+
+
+def test_unknown_public_path_is_authenticated_then_404(
+    public: TestClient, okrs_a: OkrData, issue_key: IssueKey
+) -> None:
+    assert public.get("/api/v1/public/teams").status_code == 401
+    response = public.get("/api/v1/public/teams", headers=bearer(issue_key(okrs_a.world)))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "RateLimit" in response.headers

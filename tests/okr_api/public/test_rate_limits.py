@@ -87,6 +87,9 @@ def test_every_response_carries_the_headers(
     ]
     assert [r.status_code for r in others] == [304, 403, 404, 400]
     assert [r.headers["X-RateLimit-Remaining"] for r in others] == ["3", "2", "1", "0"]
+    no_such_route = public.get("/api/v1/public/no-such-thing", headers=bearer(key))
+    assert no_such_route.status_code == 429  # the quota is spent, even for unknown paths
+    assert "Retry-After" in no_such_route.headers
     anonymous = public.get(URL)
     assert anonymous.status_code == 401
     assert _policy(anonymous.headers["RateLimit-Policy"]) == {"anonymous": {"q": 7, "w": 60}}
