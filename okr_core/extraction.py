@@ -269,7 +269,7 @@ def land_jira(
     stale = [i for i in _ids(mine_issues, "issue_id") if i not in wanted]
     stale_keys = pa.array([f"{integration_id}\x1f{i}" for i in stale], type=pa.string())
     merged, result = merge(issues, incoming, JIRA_ISSUES.key, drop=stale_keys)
-    if incoming.num_rows or result.deleted or not issues_path.exists():
+    if result.changed or not issues_path.exists():
         write_table_atomically(issues_path, merged)
     if not new_members.equals(members) or not members_path.exists():
         write_table_atomically(members_path, new_members)
@@ -317,7 +317,8 @@ def land_github(
         type=pa.string(),
     )
     merged, result = merge(existing, incoming, GITHUB_PULL_REQUESTS.key, drop=drop)
-    write_table_atomically(path, merged)
+    if result.changed or not path.exists():
+        write_table_atomically(path, merged)
     landing.records_written = result.inserted + result.updated + result.deleted
     landing.details = {
         "repositories": len(repositories),
@@ -333,7 +334,12 @@ def _count_for(table: pa.Table, integration_id: str) -> int:
 
 
 def _upsert_details(result: UpsertResult) -> dict[str, int]:
-    return {"inserted": result.inserted, "updated": result.updated, "deleted": result.deleted}
+    return {
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "deleted": result.deleted,
+    }
 
 
 # -- one sync of one integration ---------------------------------------------------------------

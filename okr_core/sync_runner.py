@@ -13,19 +13,28 @@ This is the body of the batched Dagster run, kept free of Dagster so it is testa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from okr_core.binding_values import VALUES_MODEL, compute, tenant_specs, warehouse_sources
+from okr_core.binding_values import (
+    VALUES_MODEL,
+    BindingSpec,
+    compute,
+    tenant_specs,
+    warehouse_sources,
+)
 from okr_core.db_units import unit
 from okr_core.extraction import SyncResult, sync_integration
 from okr_core.kr_values import TenantValues, write_values
@@ -35,7 +44,14 @@ from okr_core.sources.retry import RetryPolicy
 from okr_core.sync_schedule import mark_events_processed
 from okr_core.tenancy import tenant_context
 from okr_core.value_checks import CheckOutcome, evaluate
-from okr_core.warehouse import model_path, write_table_atomically
+from okr_core.warehouse import (
+    GITHUB_PULL_REQUESTS,
+    JIRA_BINDING_ISSUES,
+    JIRA_ISSUES,
+    model_path,
+    tenant_dir,
+    write_table_atomically,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +70,7 @@ class TenantOutcome:
     tenant_id: uuid.UUID
     syncs: list[SyncResult] = field(default_factory=list)
     values: TenantValues | None = None
+    values_unchanged: bool = False
     checks: list[CheckOutcome] = field(default_factory=list)
     values_error: str | None = None
     computed_at: datetime | None = None
@@ -79,6 +96,53 @@ class TenantOutcome:
             ],
             "values_error": self.values_error,
         }
+
+
+FINGERPRINT_FILE = "_inputs.json"
+
+
+def inputs_fingerprint(
+    warehouse_dir: Path, tenant_id: uuid.UUID, specs: Sequence[BindingSpec], day: date
+) -> str:
+    """What the values depend on: the landed files (identity and size), the bindings as the
+    models see them, and the day (today's row changes with the date)."""
+    files = []
+    for table in (JIRA_ISSUES, JIRA_BINDING_ISSUES, GITHUB_PULL_REQUESTS):
+        path = table.path(warehouse_dir, tenant_id)
+        stat = path.stat() if path.exists() else None
+        files.append(
+            [table.entity, *((stat.st_ino, stat.st_mtime_ns, stat.st_size) if stat else ())]
+        )
+    document = {
+        "day": day.isoformat(),
+        "files": files,
+        "bindings": [
+            {k: (str(v) if isinstance(v, date) else v) for k, v in spec.row().items()}
+            for spec in specs
+        ],
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _fingerprint_path(warehouse_dir: Path, tenant_id: uuid.UUID) -> Path:
+    return tenant_dir(warehouse_dir, tenant_id) / "models" / FINGERPRINT_FILE
+
+
+def _stored_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID) -> str | None:
+    path = _fingerprint_path(warehouse_dir, tenant_id)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _store_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID, fingerprint: str) -> None:
+    path = _fingerprint_path(warehouse_dir, tenant_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def group_by_tenant(items: Sequence[BatchItem]) -> dict[uuid.UUID, list[BatchItem]]:
@@ -130,6 +194,12 @@ def sync_tenant(
         # held for milliseconds, not for the computation.
         with unit(factory) as session, tenant_context(session, tenant_id):
             specs = tenant_specs(session, synced_only=True)
+        fingerprint = inputs_fingerprint(warehouse_dir, tenant_id, specs, computed_at.date())
+        if fingerprint == _stored_fingerprint(warehouse_dir, tenant_id):
+            # Same landed files, same bindings, same day: the values would come out the same.
+            outcome.values_unchanged = True
+            outcome.duration_seconds = (clock() - started).total_seconds()
+            return outcome
         outputs = compute(
             sources=warehouse_sources(warehouse_dir, tenant_id), specs=specs, as_of=computed_at
         )
@@ -145,6 +215,7 @@ def sync_tenant(
             outcome.values = TenantValues(outputs=outputs, written=written, specs=specs)
             outcome.checks = evaluate(session, outcome.values, now=computed_at)
         outcome.computed_at = computed_at
+        _store_fingerprint(warehouse_dir, tenant_id, fingerprint)
     except Exception as exc:  # one tenant's broken data must not stop the batch
         log.exception("tenant %s: computing key-result values failed", tenant_id)
         outcome.values_error = f"computing key-result values failed ({type(exc).__name__})"

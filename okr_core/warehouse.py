@@ -155,9 +155,33 @@ def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
 @dataclass(frozen=True, slots=True)
 class UpsertResult:
     inserted: int
-    updated: int
+    updated: int  # rows whose content changed (a re-read identical row is not an update)
     deleted: int
     total: int
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.deleted)
+
+
+def _changed_rows(
+    before: pa.Table, after: pa.Table, key: Sequence[str], ignore: Sequence[str]
+) -> int:
+    """How many rows of ``after`` differ from the row with the same key in ``before``
+    (both hold the same keys), ignoring bookkeeping columns such as ``landed_at``."""
+    if after.num_rows == 0:
+        return 0
+    columns = [c for c in after.column_names if c not in ignore]
+    order = [(name, "ascending") for name in key]
+    left = before.select(columns).sort_by(order)
+    right = after.select(columns).cast(left.schema).sort_by(order)
+    if left.equals(right):
+        return 0
+    same = [
+        row_a == row_b for row_a, row_b in zip(left.to_pylist(), right.to_pylist(), strict=True)
+    ]
+    return same.count(False)
 
 
 def merge(
@@ -166,8 +190,13 @@ def merge(
     key: Sequence[str],
     *,
     drop: pa.ChunkedArray | pa.Array | None = None,
+    ignore: Sequence[str] = ("landed_at",),
 ) -> tuple[pa.Table, UpsertResult]:
-    """``existing`` with ``incoming`` upserted by ``key`` and rows whose key is in ``drop`` gone."""
+    """``existing`` with ``incoming`` upserted by ``key`` and rows whose key is in ``drop`` gone.
+
+    Re-reading a record that did not change (the watermark's overlap does that on purpose)
+    counts as unchanged, so callers can skip rewriting a file whose content is the same.
+    """
     incoming = dedupe_last(incoming, key)
     existing_keys = key_column(existing, key)
     incoming_keys = key_column(incoming, key)
@@ -178,13 +207,18 @@ def merge(
         dropped = pc.and_(mask, pc.is_in(existing_keys, value_set=pa.chunked_array([drop])))
         deleted = pc.sum(dropped).as_py() or 0
         mask = pc.and_(mask, pc.invert(dropped))
-    updated = pc.sum(replaced).as_py() or 0
+    matched = pc.sum(replaced).as_py() or 0
+    updated = 0
+    if matched:
+        known = pc.is_in(incoming_keys, value_set=existing_keys.combine_chunks())
+        updated = _changed_rows(existing.filter(replaced), incoming.filter(known), key, ignore)
     merged = pa.concat_tables([existing.filter(mask), incoming.cast(existing.schema)])
     result = UpsertResult(
-        inserted=incoming.num_rows - updated,
+        inserted=incoming.num_rows - matched,
         updated=updated,
         deleted=deleted,
         total=merged.num_rows,
+        unchanged=matched - updated,
     )
     return merged, result
 

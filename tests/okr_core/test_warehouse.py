@@ -94,3 +94,11 @@ def test_one_writer_per_folder(tmp_path: Path) -> None:
     holder.join()
     with locked(tmp_path, timeout=1):
         pass
+
+
+def test_re_reading_an_unchanged_record_is_not_a_change() -> None:
+    existing = rows(("a", "1", 1), ("a", "2", 2))
+    _, same = merge(existing, rows(("a", "2", 2)), ("integration_id", "id"))
+    assert (same.updated, same.unchanged, same.changed) == (0, 1, False)
+    _, different = merge(existing, rows(("a", "2", 3)), ("integration_id", "id"))
+    assert (different.updated, different.unchanged, different.changed) == (1, 0, True)
