@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Jira's maximum when fields are requested
 ID_PAGE_SIZE = 5000  # Jira's maximum for id-only searches
-STREAMS = 2  # parallel slices for a full search larger than one page
+STREAMS = 1  # parallel slices for a full search larger than one page (see search_tables)
 IDS_PER_LOOKUP = 100
 STORY_POINT_ALIASES = frozenset({"story_points", "story points", "storypoints"})
 
@@ -327,9 +327,12 @@ class JiraConnector:
     ) -> Iterator[pa.Table]:
         """Pages of matching issues as Arrow tables (``ISSUE_SCHEMA``), oldest update first.
 
-        A result larger than one page is split by update time into ``streams`` slices paged
-        at once (the rest of the first page's range, cut into equal time spans): the client's
-        work on one page overlaps the server's on another. Small results cost one request.
+        With ``streams`` > 1, a full read larger than one page is split by update time into
+        that many slices paged at once (the rest of the first page's range, cut into equal
+        time spans), so waiting on one page overlaps work on another. That pays off against a
+        distant server (Jira Cloud answers a page in hundreds of milliseconds); against the
+        local sandbox on two cores the client is CPU-bound and one stream is fastest, hence
+        the default of 1. Small results cost one request either way.
         """
         numeric = dict(numeric or {})
         client = self._client()

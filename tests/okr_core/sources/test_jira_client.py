@@ -150,3 +150,12 @@ def test_check_connection_names_the_account(sandbox: JiraSandbox) -> None:
 def test_watermark_boundaries_use_epoch_milliseconds() -> None:
     since = datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC) - timedelta(minutes=5)
     assert "updated >= 1767225300123" in restrict("project = X", updated_since=since)
+
+
+def test_parallel_slices_return_every_issue_once(sandbox: JiraSandbox) -> None:
+    sliced = connector(sandbox, page_size=25, streams=3)
+    tables = list(sliced.search_tables("project = ENG"))
+    ids = [i for t in tables for i in t.column("issue_id").to_pylist()]
+    assert len(ids) == len(set(ids)) == len(sliced.matching_ids("project = ENG"))
+    routes = sandbox.requests()["by_route"]
+    assert routes["GET /rest/api/{version}/serverInfo"] == 1  # stream clients reuse it
