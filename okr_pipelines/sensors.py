@@ -36,6 +36,7 @@ from okr_core.models import SyncTrigger
 from okr_core.sync_alerts import FailedIntegration, FailedTenant, record_failed_run
 from okr_core.sync_schedule import (
     BATCH_SIZE,
+    SYNC_SOURCES,
     DueIntegration,
     batches,
     claim_due_integrations,
@@ -182,10 +183,14 @@ def webhook_events_sensor(
         return SkipReason("no queued webhook events")
     latest: dict[uuid.UUID, tuple[DueIntegration, int]] = {}
     for event in events:
+        if event.source not in SYNC_SOURCES:
+            continue
         due = DueIntegration(event.integration_id, event.tenant_id, event.source)
         previous = latest.get(event.integration_id)
         latest[event.integration_id] = (due, max(event.event_id, previous[1] if previous else 0))
     first, last = events[0].event_id, events[-1].event_id
+    if not latest:  # events of sources that do not sync: nothing to run, move past them
+        return SensorResult(run_requests=[], cursor=str(max(cursor, last)))
     requests = []
     by_source: dict[str, list[tuple[DueIntegration, int]]] = {}
     for entry in latest.values():
