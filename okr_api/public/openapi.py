@@ -173,10 +173,17 @@ def public_openapi(app: FastAPI) -> dict[str, Any]:
     return spec
 
 
+SWAGGER_ASSETS = "/static/vendor/swagger-ui"
+
+
 def docs_html() -> str:
+    """Swagger UI from our own static files: the docs must render where no CDN is reachable."""
     page = get_swagger_ui_html(
         openapi_url="/api/v1/openapi.json",
         title=f"{TITLE} v1",
+        swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.svg",
         swagger_ui_parameters={"persistAuthorization": True},
     )
     return bytes(page.body).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import parsedate_to_datetime
 
 from fastapi.testclient import TestClient
@@ -89,6 +90,17 @@ def test_spec_marks_the_alias_deprecated(public: TestClient) -> None:
     assert params["objective_id"]["deprecated"] is True
     assert not params["objective"].get("deprecated")
     assert public.get("/api/v1/docs").status_code == 200
+
+
+def test_docs_render_from_our_own_assets(public: TestClient) -> None:
+    """No CDN: the docs page must work on a network that reaches nothing but this service."""
+    page = public.get("/api/v1/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets, "the docs page names no assets"
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        assert public.get(url).status_code == 200, url
 
 
 def test_repeated_pages_come_from_memory_until_the_version_moves(
