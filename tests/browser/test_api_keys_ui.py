@@ -4,70 +4,17 @@ then fails. The real app under uvicorn, headless Chromium."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from okr_api.app import create_app
 from okr_core.api_keys import looks_valid
-from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
-from okr_core.db.migrate import upgrade
-from okr_core.demo_data import DEMO_ADMIN_EMAIL, DEMO_SLUG, seed_demo
-from okr_core.settings import Settings
+from okr_core.demo_data import DEMO_ADMIN_EMAIL, DEMO_SLUG
+from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ADMIN_PASSWORD = "demo admin password for the api keys browser test"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(environment="test", data_dir=tmp_path_factory.mktemp("api-keys-ui"))
-    upgrade(settings)
-    engine = make_engine(settings)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            seed_demo(session, admin_password=ADMIN_PASSWORD)
-    finally:
-        engine.dispose()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
