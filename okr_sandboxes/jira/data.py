@@ -9,6 +9,7 @@ exactly the changed issues.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 import time
@@ -121,6 +122,7 @@ NOUNS = (
 FIRST = ("Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Donald", "Frances", "Edsger")
 LAST = ("Lovelace", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Knuth", "Allen")
 DAY_MS = 86_400_000
+LOG_LIMIT = 200_000  # changes remembered for catching up cached match sets
 
 
 def now_ms() -> int:
@@ -226,6 +228,13 @@ class JiraData:
         self.anchor = anchor or start_of_today()
         self.history_days = history_days
         self.version = 0  # bumped by every change; search caches key on it
+        # (updated, id) of every issue, sorted: ``updated >= X`` searches bisect it, as a
+        # search index would, instead of testing every issue.
+        self._by_updated: list[tuple[int, int]] = []
+        # (version, issue id) of every change since ``_log_floor``, in version order: cached
+        # match sets catch up by re-testing only the issues changed since they were built.
+        self._log: list[tuple[int, int]] = []
+        self._log_floor = 0
         self._rng = random.Random(f"jira:{seed}")
         self.activity_rng = random.Random(f"jira-activity:{seed}")
         self.projects: dict[str, Project] = {}
@@ -320,6 +329,7 @@ class JiraData:
         self._next_id += 1
         self.issues[issue.id] = issue
         self.by_key[issue.key] = issue
+        bisect.insort(self._by_updated, (issue.updated, issue.id))
         return issue
 
     # -- lookups -------------------------------------------------------------------------------
@@ -374,7 +384,7 @@ class JiraData:
             points=None if story_points is None else float(story_points),
             assignee=None,
         )
-        self.version += 1
+        self._changed(issue)
         return Change("jira:issue_created", issue, [])
 
     def update(self, id_or_key: str, changes: dict[str, Any], *, at: int | None = None) -> Change:
@@ -440,8 +450,10 @@ class JiraData:
                 )
             )
             issue.priority = new_priority
+        self._unindex(issue)
         issue.touch(when)
-        self.version += 1
+        bisect.insort(self._by_updated, (issue.updated, issue.id))
+        self._changed(issue)
         return Change("jira:issue_updated", issue, items)
 
     def _move(self, issue: Issue, project_key: str) -> list[dict[str, Any]]:
@@ -467,8 +479,37 @@ class JiraData:
         del self.issues[issue.id]
         for key in (issue.key, *issue.old_keys):
             self.by_key.pop(key, None)
-        self.version += 1
+        self._unindex(issue)
+        self._changed(issue)
         return Change("jira:issue_deleted", issue, [])
+
+    # -- indexes -------------------------------------------------------------------------------
+
+    def _unindex(self, issue: Issue) -> None:
+        at = bisect.bisect_left(self._by_updated, (issue.updated, issue.id))
+        if at < len(self._by_updated) and self._by_updated[at] == (issue.updated, issue.id):
+            del self._by_updated[at]
+
+    def _changed(self, issue: Issue) -> None:
+        self.version += 1
+        self._log.append((self.version, issue.id))
+        if len(self._log) > LOG_LIMIT:
+            drop = len(self._log) - LOG_LIMIT // 2
+            self._log_floor = self._log[drop - 1][0]
+            del self._log[:drop]
+
+    def updated_since(self, ms: int) -> list[Issue]:
+        """Issues whose ``updated`` is at least ``ms``, oldest update first."""
+        start = bisect.bisect_left(self._by_updated, (ms, -1))
+        return [self.issues[issue_id] for _, issue_id in self._by_updated[start:]]
+
+    def changed_since(self, version: int) -> set[int] | None:
+        """Ids of issues created, changed or deleted after ``version``; None when the log no
+        longer reaches back that far."""
+        if version < self._log_floor:
+            return None
+        start = bisect.bisect_right(self._log, (version, 1 << 62))
+        return {issue_id for _, issue_id in self._log[start:]}
 
     def activity_step(self) -> list[Change]:
         """One step of simulated work: a few issues move along the workflow, sometimes one is

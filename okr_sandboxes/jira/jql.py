@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -397,6 +397,12 @@ class Query:
     order: tuple[tuple[SortKey, bool], ...]  # (key, descending), most significant first
     bounded: bool
     uses_now: bool  # relative dates or date functions: the result depends on the clock
+    # The restriction without source positions: two texts with the same meaning (extra
+    # parentheses, another ORDER BY) share it, and so share the sandbox's match-set cache.
+    shape: Hashable = None
+    # A lower bound on ``updated`` that every match satisfies (a top-level ``updated >= X``
+    # or ``updated > X``): the sandbox then looks at recently updated issues only.
+    updated_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -863,14 +869,65 @@ def compile_query(
     keys = [o for o in order if o is not None]
     if not keys:
         keys = [(SORT_KEYS["key"], True)]
-    return Query(text, predicate, tuple(keys), parsed.where is not None, compiler.uses_now)
+    bound = _updated_bound(parsed.where, compiler)
+    return Query(
+        text,
+        predicate,
+        tuple(keys),
+        parsed.where is not None,
+        compiler.uses_now,
+        shape=_shape(parsed.where),
+        updated_from=bound,
+    )
+
+
+def _shape(node: Node | None) -> Hashable:
+    """``node`` as nested tuples without source positions (a cache key)."""
+    if node is None:
+        return None
+    if isinstance(node, BoolOp):
+        return (node.op, tuple(_shape(item) for item in node.items))
+    if isinstance(node, Not):
+        return ("NOT", _shape(node.item))
+    values = tuple(
+        (type(v).__name__, v.text, v.quoted)
+        if isinstance(v, Literal)
+        else (type(v).__name__, v.name.lower(), v.args)
+        if isinstance(v, Function)
+        else ("Empty",)
+        for v in node.values
+    )
+    return ("clause", node.field.lower(), node.op, values)
+
+
+def _updated_bound(node: Node | None, compiler: _Compiler) -> int | None:
+    """The largest lower bound on ``updated`` among the top-level AND's clauses, if any."""
+    if node is None:
+        return None
+    items = node.items if isinstance(node, BoolOp) and node.op == "AND" else (node,)
+    bounds: list[int] = []
+    for item in items:
+        if not isinstance(item, Clause) or item.op not in (">=", ">") or len(item.values) != 1:
+            continue
+        spec = FIELDS.get(item.field.lower())
+        if spec is None or spec.kind != "updated":
+            continue
+        value = compiler.date_value(spec, item.values[0])
+        if value is not None:
+            bounds.append(value if item.op == ">=" else value + 1)
+    return max(bounds) if bounds else None
 
 
 def run(query: Query, issues: Sequence[Issue]) -> list[Issue]:
     """Filter and sort; empty values sort as the largest, the issue id breaks ties."""
     predicate = query.predicate
     result = list(issues) if predicate is None else [i for i in issues if predicate(i)]
-    result.sort(key=lambda i: i.id)
+    return order(query, result)
+
+
+def order(query: Query, issues: Sequence[Issue]) -> list[Issue]:
+    """``issues`` in the query's order (empty values last, the issue id breaking ties)."""
+    result = sorted(issues, key=lambda i: i.id)
     for key, descending in reversed(query.order):
         result.sort(key=_sort_key(key), reverse=descending)
     return result
@@ -884,4 +941,4 @@ def _sort_key(key: SortKey) -> Callable[[Issue], tuple[bool, Any]]:
     return sort_key
 
 
-__all__ = ["DONE", "UNBOUNDED", "JQLError", "Query", "compile_query", "parse", "run"]
+__all__ = ["DONE", "UNBOUNDED", "JQLError", "Query", "compile_query", "order", "parse", "run"]
