@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okr_api.admin.router import router as admin_router
 from okr_api.api_keys.router import router as api_keys_router
@@ -18,6 +19,7 @@ from okr_api.auth.throttle import LoginThrottle
 from okr_api.errors import install_error_handlers
 from okr_api.health.router import router as health_router
 from okr_api.integrations.router import router as integrations_router
+from okr_api.metrics.router import router as metrics_router
 from okr_api.okrs.router import router as okrs_router
 from okr_api.provisioning.router import router as provisioning_router
 from okr_api.public.router import router as public_router
@@ -66,8 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.session_cookie_secure,
     )
+    if settings.trusted_proxy_list:
+        # Outermost: the client address and scheme are the real ones for everything inside
+        # (API key last use, per-address rate limits, sign-in throttling, redirects). Only
+        # these peers' X-Forwarded-For / X-Forwarded-Proto are believed; `okr-hub serve` turns
+        # uvicorn's own proxy-header handling off so this setting is the only one that counts.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(okrs_router)
     app.include_router(public_router)

@@ -5,15 +5,17 @@ then 6 base62 characters of the CRC32 of those 32, so a secret scanner can tell 
 key from a look-alike offline with ``okr_(live|test)_[0-9A-Za-z]{38}`` plus the checksum.
 
 Only ``HMAC-SHA256(pepper, key)`` is stored. The pepper is derived from ``OKR_SECRET_KEY``, so a
-stolen table alone cannot be used to test guesses; keys carry ~190 bits of entropy, so a slow
-password hash would add nothing but latency, and a deterministic digest is what makes the lookup
-one indexed query.
+stolen table alone cannot be used to test guesses (after rotating the secret key, keep the old
+one in ``OKR_SECRET_KEY_PREVIOUS`` until its keys have been re-digested on use); keys carry
+~190 bits of entropy, so a slow password hash would add nothing but latency, and a deterministic
+digest is what makes the lookup one indexed query.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import string
@@ -26,7 +28,7 @@ from enum import StrEnum
 from typing import Literal
 
 from limits import parse as parse_limit
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from okr_core import audit
@@ -36,6 +38,8 @@ from okr_core.models import ApiKey, ApiRateLimit, Tenant, TenantStatus
 from okr_core.repository import get_owned
 from okr_core.settings import Settings
 from okr_core.tenancy import require_tenant, tenant_context, tenant_for_credential
+
+logger = logging.getLogger(__name__)
 
 
 class Scope(StrEnum):
@@ -84,21 +88,29 @@ def looks_valid(secret: str) -> bool:
     return match is not None and hmac.compare_digest(checksum(match[2]), match[3])
 
 
+def _pepper(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"okr-hub/api-key-digest/v1", hashlib.sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKeyCodec:
-    """Makes and digests keys for one deployment (its environment and pepper)."""
+    """Makes and digests keys for one deployment (its environment and pepper).
+
+    ``previous_peppers`` come from ``OKR_SECRET_KEY_PREVIOUS``: after the secret key is rotated,
+    keys stored under an old pepper still verify (see :func:`find_key`), newest first.
+    """
 
     environment: Environment
     pepper: bytes
+    previous_peppers: tuple[bytes, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeyCodec:
-        pepper = hmac.new(
-            settings.secret_key.get_secret_value().encode(),
-            b"okr-hub/api-key-digest/v1",
-            hashlib.sha256,
-        ).digest()
-        return cls(environment=settings.resolved_api_key_environment, pepper=pepper)
+        return cls(
+            environment=settings.resolved_api_key_environment,
+            pepper=_pepper(settings.secret_key.get_secret_value()),
+            previous_peppers=tuple(_pepper(s) for s in settings.previous_secret_keys),
+        )
 
     @property
     def prefix(self) -> str:
@@ -109,7 +121,15 @@ class ApiKeyCodec:
         return f"{self.prefix}{body}{checksum(body)}"
 
     def digest(self, secret: str) -> str:
+        """The digest stored for a key under the current secret key."""
         return hmac.new(self.pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def previous_digests(self, secret: str) -> tuple[str, ...]:
+        """The key's digests under the previous secret keys, newest first."""
+        return tuple(
+            hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+            for pepper in self.previous_peppers
+        )
 
     def display_prefix(self, secret: str) -> str:
         return secret[: len(self.prefix) + DISPLAY_BODY_CHARS]
@@ -326,13 +346,26 @@ class KeyRecord:
     per_tenant_limit: str | None
 
 
-def find_key(session: Session, *, digest: str) -> KeyRecord | None:
+def find_key(
+    session: Session, *, digest: str, previous_digests: Sequence[str] = ()
+) -> KeyRecord | None:
     """The key with this digest in any tenant, read under that tenant's scoping, or None.
 
     Two indexed reads: the sanctioned digest-to-tenant lookup, then the key row (joined with its
     tenant and the tenant's rate-limit overrides) under normal tenant scoping.
+
+    ``previous_digests`` are the presented key's digests under previous secret keys
+    (``OKR_SECRET_KEY_PREVIOUS``). The lookup then asks for any of the digests in one statement,
+    and a key found under an old digest is re-digested under the current secret key, so the
+    previous secret can be retired once every key in use has been seen.
     """
-    found = tenant_for_credential(session, table="api_keys", digest=digest)
+    candidates = [digest, *(d for d in previous_digests if d != digest)]
+    if len(candidates) == 1:
+        found = tenant_for_credential(session, table="api_keys", digest=digest)
+        stored_digest = digest
+    else:
+        found_any = _owner_of_any_digest(session, candidates)
+        found, stored_digest = (found_any[:2], found_any[2]) if found_any else (None, digest)
     if found is None:
         return None
     tenant_id, key_id = found
@@ -343,6 +376,8 @@ def find_key(session: Session, *, digest: str) -> KeyRecord | None:
             .outerjoin(ApiRateLimit, ApiRateLimit.tenant_id == ApiKey.tenant_id)
             .where(ApiKey.id == key_id)
         ).one_or_none()
+        if row is not None and stored_digest != digest:
+            _redigest(session, key_id=key_id, old=stored_digest, new=digest)
     if row is None:
         return None
     key, tenant_status, per_key, per_tenant = row
@@ -357,6 +392,57 @@ def find_key(session: Session, *, digest: str) -> KeyRecord | None:
         per_key_limit=per_key,
         per_tenant_limit=per_tenant,
     )
+
+
+def _owner_of_any_digest(
+    session: Session, digests: Sequence[str]
+) -> tuple[uuid.UUID, uuid.UUID, str] | None:
+    """``(tenant_id, key_id, stored digest)`` of the API key stored under any of ``digests``
+    (earliest in the list wins), in one statement.
+
+    The plural of :func:`okr_core.tenancy.tenant_for_credential` for API keys, answering the
+    same single question. On PostgreSQL, row-level security hides the table from the app role,
+    so it runs the same SECURITY DEFINER function once per digest inside one query (each an
+    index lookup on ``digest``); elsewhere it is ``digest IN (...)`` on the unique index.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text(
+            "SELECT c.tenant_id, c.credential_id, d.digest"
+            " FROM unnest(CAST(:digests AS text[])) WITH ORDINALITY AS d(digest, position)"
+            " CROSS JOIN LATERAL okr_tenant_for_credential('api_keys', d.digest) AS c"
+            " ORDER BY d.position LIMIT 1"
+        )
+        row = session.execute(stmt, {"digests": list(digests)}).first()
+    else:
+        stmt = text("SELECT tenant_id, id, digest FROM api_keys WHERE digest IN :digests")
+        stmt = stmt.bindparams(bindparam("digests", expanding=True))
+        rows = sorted(
+            session.execute(stmt, {"digests": list(digests)}).all(),
+            key=lambda r: digests.index(r[2]),
+        )
+        row = rows[0] if rows else None
+    if row is None:
+        return None
+    return _as_uuid(row[0]), _as_uuid(row[1]), str(row[2])
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    text_value = str(value)
+    return uuid.UUID(hex=text_value) if len(text_value) == 32 else uuid.UUID(text_value)
+
+
+def _redigest(session: Session, *, key_id: uuid.UUID, old: str, new: str) -> None:
+    """Store a key verified under a previous secret key under the current one (idempotent:
+    a concurrent process that got there first leaves nothing to update)."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.digest == old)
+        .values(digest=new)
+        .execution_options(synchronize_session=False)
+    )
+    logger.info("API key %s was stored under a previous secret key; re-digested", key_id)
 
 
 def record_last_use(

@@ -6,6 +6,7 @@ Values come from ``OKR_*`` environment variables. Nothing is read at import time
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,14 @@ class Settings(BaseSettings):
     )
     database_app_password: SecretStr | None = None
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    secret_key_previous: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Comma-separated secret keys used before OKR_SECRET_KEY (newest first), kept after "
+            "a rotation so API keys digested under them still verify (each is re-digested under "
+            "the current secret on first use). Same list convention as OKR_CREDENTIALS_KEYS."
+        ),
+    )
     credentials_keys: SecretStr = Field(
         default=SecretStr(""),
         description=(
@@ -85,6 +94,18 @@ class Settings(BaseSettings):
         gt=0.0,
         description="How often API usage aggregated in memory is written to the database.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that GET /metrics (Prometheus) requires; unset: /metrics is 404.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; empty (default): none, the peer is the client; "
+            "* trusts every peer (only when nothing but the proxy can reach the API)."
+        ),
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dagster_host: str = "127.0.0.1"
@@ -99,7 +120,38 @@ class Settings(BaseSettings):
                 raise ValueError("OKR_SECRET_KEY must be at least 32 characters in production")
             if not self.credentials_keys.get_secret_value().strip():
                 raise ValueError("OKR_CREDENTIALS_KEYS must be set in production")
+            if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+                raise ValueError("OKR_METRICS_TOKEN must be at least 16 characters in production")
         return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Settings:
+        entries = self.trusted_proxy_list
+        if "*" in entries and len(entries) > 1:
+            raise ValueError("OKR_TRUSTED_PROXIES: * stands alone (it trusts every peer)")
+        for entry in entries:
+            try:
+                if "/" in entry:
+                    ipaddress.ip_network(entry)  # strict: 10.0.0.0/8, not 10.0.0.1/8
+                elif entry != "*":
+                    ipaddress.ip_address(entry)
+            except ValueError as exc:
+                raise ValueError(
+                    f"OKR_TRUSTED_PROXIES: {entry!r} is not an IP address, a CIDR or * ({exc})"
+                ) from None
+        return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies as a list (addresses or CIDRs); empty means none."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def previous_secret_keys(self) -> list[str]:
+        """Secrets in use before the current one (newest first), for verifying old digests."""
+        current = self.secret_key.get_secret_value()
+        values = (v.strip() for v in self.secret_key_previous.get_secret_value().split(","))
+        return list(dict.fromkeys(v for v in values if v and v != current))
 
     @property
     def resolved_database_url(self) -> str:

@@ -109,7 +109,7 @@ async def authenticate(runtime: PublicApiRuntime, request: Request) -> Caller:
             f"this is a {match[1]} key; this deployment accepts "
             f"{PREFIXES[runtime.codec.environment]} keys",
         )
-    record = await runtime.key_for_digest(runtime.codec.digest(secret))
+    record = await runtime.key_for_secret(secret)
     if record is None:
         raise ApiKeyRejected("api_key_unknown", "unknown API key (never issued, or deleted)")
     if record.revoked_at is not None:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +58,22 @@ class CursorContext:
 
 
 class CursorSigner:
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    """Signs with ``key``; also accepts cursors signed with ``previous_keys`` (derived from
+    ``OKR_SECRET_KEY_PREVIOUS``), so a client paging through a list during a secret-key
+    rotation is not told its cursor was tampered with."""
 
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    def __init__(self, key: bytes, previous_keys: Sequence[bytes] = ()) -> None:
+        self._key = key
+        self._previous_keys = tuple(previous_keys)
+
+    def _sign(self, payload: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._key, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+
+    def _verified(self, payload: bytes, signature: bytes) -> bool:
+        return any(
+            hmac.compare_digest(self._sign(payload, key), signature)
+            for key in (self._key, *self._previous_keys)
+        )
 
     def encode(self, context: CursorContext, position: Position) -> str:
         payload = json.dumps(
@@ -84,7 +96,7 @@ class CursorSigner:
             signature = _unb64(signature_text)
         except (ValueError, binascii.Error):
             raise _tampered() from None
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not self._verified(payload, signature):
             raise _tampered()
         try:
             data = json.loads(payload)

@@ -4,8 +4,9 @@ client address for requests without a valid key.
 Counters live in memory (``FixedWindow``: constant cost per hit, unlike ``MovingWindow`` whose
 memory storage slows the whole process under load) or in Redis when ``OKR_REDIS_URL`` is set, so
 several API processes share them. If Redis stops answering, requests are counted in memory
-instead (fail open) with a logged warning and a metric, and Redis is tried again a few seconds
-later; the API never answers 500 because of its limiter.
+instead (fail open) with a logged warning and the ``okr_public_api_rate_limit_fail_open_total``
+metric (every request counted in memory while Redis is failing or being retried adds one), and
+Redis is tried again a few seconds later; the API never answers 500 because of its limiter.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 
+from okr_api.metrics.collectors import RATE_LIMIT_FAIL_OPEN
 from okr_core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -96,72 +97,82 @@ class RateLimitParser:
 
 
 class RateLimiter:
+    """Fixed-window counters per policy, on Redis when configured, else (or failing) in memory.
+
+    Each policy costs two storage operations: ``incr`` (the count after this hit, which says
+    both whether the hit is allowed and how many remain) and ``get_expiry`` (when the window
+    resets), exactly what ``limits``' ``FixedWindowRateLimiter.hit`` plus its
+    ``get_window_stats`` compute, minus the latter's extra ``get``. On Redis the policies run
+    concurrently: four commands, two sequential round trips per request.
+    """
+
     def __init__(self, settings: Settings, *, redis_key_prefix: str = "okr-hub") -> None:
         self.parse = RateLimitParser()
         self.per_key_default = self.parse(settings.public_rate_limit_per_key)
         self.per_tenant_default = self.parse(settings.public_rate_limit_per_tenant)
         self.anonymous = self.parse(settings.public_rate_limit_anonymous)
-        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._memory = MemoryStorage()
         self._redis: Any = None
         self._redis_down_until = 0.0
-        self._last_warning = 0.0
-        self.fail_open_total = 0
+        self._last_warning: float | None = None
+        self.fail_open_total = 0  # requests of this limiter counted in memory instead of Redis
         if settings.redis_url:
-            self._redis = _async_redis_limiter(settings.redis_url, key_prefix=redis_key_prefix)
+            self._redis = _async_redis_storage(settings.redis_url, key_prefix=redis_key_prefix)
 
     @property
     def backend(self) -> str:
         return "redis" if self._redis is not None else "memory"
 
     async def hit(self, policies: Sequence[Policy]) -> LimitResult:
-        if self._redis is not None and time.monotonic() >= self._redis_down_until:
-            try:
-                return await self._hit_redis(policies)
-            except Exception as exc:  # any Redis failure must fail open
-                self._fail_open(exc)
+        if self._redis is not None:
+            if time.monotonic() >= self._redis_down_until:
+                try:
+                    return await self._hit_redis(policies)
+                except Exception as exc:  # any Redis failure must fail open
+                    self._redis_failed(exc)
+            self.fail_open_total += 1
+            RATE_LIMIT_FAIL_OPEN.inc()
         return self._hit_memory(policies)
 
     def _hit_memory(self, policies: Sequence[Policy]) -> LimitResult:
-        limiter = self._memory
+        storage = self._memory
         states = []
         for policy in policies:
-            allowed = limiter.hit(policy.item, NAMESPACE, policy.name, policy.partition)
-            stats = limiter.get_window_stats(policy.item, NAMESPACE, policy.name, policy.partition)
-            states.append(_state(policy, allowed, stats.remaining, stats.reset_time))
+            key = policy.item.key_for(NAMESPACE, policy.name, policy.partition)
+            count = storage.incr(key, policy.item.get_expiry())
+            states.append(_state(policy, count, storage.get_expiry(key)))
         return LimitResult(tuple(states))
 
     async def _hit_redis(self, policies: Sequence[Policy]) -> LimitResult:
-        limiter = self._redis
+        storage = self._redis
 
         async def one(policy: Policy) -> PolicyState:
-            identifiers = (NAMESPACE, policy.name, policy.partition)
-            allowed = await limiter.hit(policy.item, *identifiers)
-            stats = await limiter.get_window_stats(policy.item, *identifiers)
-            return _state(policy, allowed, stats.remaining, stats.reset_time)
+            key = policy.item.key_for(NAMESPACE, policy.name, policy.partition)
+            count = await storage.incr(key, policy.item.get_expiry())
+            return _state(policy, count, await storage.get_expiry(key))
 
         states = await asyncio.wait_for(
             asyncio.gather(*(one(p) for p in policies)), timeout=REDIS_TIMEOUT_SECONDS * 2
         )
         return LimitResult(tuple(states))
 
-    def _fail_open(self, exc: BaseException) -> None:
-        self.fail_open_total += 1
-        FAIL_OPEN_COUNTER.inc()
+    def _redis_failed(self, exc: BaseException) -> None:
         now = time.monotonic()
         self._redis_down_until = now + REDIS_RETRY_SECONDS
-        if now - self._last_warning >= WARNING_INTERVAL_SECONDS or self.fail_open_total == 1:
+        if self._last_warning is None or now - self._last_warning >= WARNING_INTERVAL_SECONDS:
             self._last_warning = now
             logger.warning(
                 "rate-limit storage (Redis) failed (%s); counting in memory for %.0f s "
-                "(fail open, %d times so far)",
+                "(fail open; %d requests of this process so far, metric "
+                "okr_public_api_rate_limit_fail_open_total)",
                 type(exc).__name__,
                 REDIS_RETRY_SECONDS,
-                self.fail_open_total,
+                self.fail_open_total + 1,
             )
 
     async def close(self) -> None:
-        storage = getattr(self._redis, "storage", None)
-        closer = getattr(storage, "storage", None)
+        # limits has no public close: its redis-py bridge holds the client (guarded lookups).
+        closer = getattr(getattr(self._redis, "bridge", None), "storage", None)
         if closer is not None and hasattr(closer, "aclose"):
             try:
                 await closer.aclose()
@@ -169,23 +180,23 @@ class RateLimiter:
                 logger.debug("closing the Redis rate-limit storage failed", exc_info=True)
 
 
-def _state(policy: Policy, allowed: bool, remaining: int, reset_time: float) -> PolicyState:
+def _state(policy: Policy, count: int, reset_time: float) -> PolicyState:
+    """A policy's state after a hit that brought its window's count to ``count``."""
     return PolicyState(
         name=policy.name,
         quota=policy.item.amount,
         window_seconds=policy.item.get_expiry(),
-        remaining=max(0, int(remaining)),
+        remaining=max(0, policy.item.amount - int(count)),
         reset_at=float(reset_time),
-        exceeded=not allowed,
+        exceeded=count > policy.item.amount,
     )
 
 
-def _async_redis_limiter(url: str, *, key_prefix: str) -> Any:
+def _async_redis_storage(url: str, *, key_prefix: str) -> Any:
     from limits.aio.storage import RedisStorage
-    from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
 
     uri = url if url.startswith("async+") else f"async+{url}"
-    storage = RedisStorage(
+    return RedisStorage(
         uri,
         implementation="redispy",
         wrap_exceptions=True,
@@ -193,17 +204,3 @@ def _async_redis_limiter(url: str, *, key_prefix: str) -> Any:
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
-    return AsyncFixedWindowRateLimiter(storage)
-
-
-class _Counter:
-    """A process-wide count of fail-open decisions, for metrics and tests."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def inc(self) -> None:
-        self.value += 1
-
-
-FAIL_OPEN_COUNTER = _Counter()

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from okr_api.errors import problem
+from okr_api.metrics.collectors import RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from okr_api.public import deprecations
 from okr_api.public.auth import (
     CALLER_SCOPE_KEY,
@@ -49,6 +50,8 @@ class PublicRoute(APIRoute):
         original = super().get_route_handler()
         required_scope: str | None = (self.openapi_extra or {}).get(SCOPE_EXTENSION)
         template = self.path
+        duration = REQUEST_DURATION.labels(template)
+        by_status: dict[int, Any] = {}  # this route's request counters, one per status
         query_params = self.dependant.query_params
         allowed = frozenset(p.alias for p in query_params)
         allowed_text = ", ".join(sorted(allowed)) or "none"
@@ -73,6 +76,7 @@ class PublicRoute(APIRoute):
                 limits = await _limit_caller(runtime, caller)
                 if (exceeded := limits.exceeded) is not None:
                     retry = max(1, exceeded.reset_after(time.time()))
+                    RATE_LIMITED.labels(exceeded.name).inc()
                     raise RateLimited(
                         f"rate limit exceeded ({exceeded.quota} requests per "
                         f"{exceeded.window_seconds} s, {exceeded.name}); retry in {retry} s",
@@ -107,13 +111,20 @@ class PublicRoute(APIRoute):
                     if name in request.query_params:
                         for header, value in deprecation.headers(str(request.base_url)):
                             response.headers.append(header, value)
+            elapsed = time.perf_counter() - started
+            status = response.status_code
+            counter = by_status.get(status)
+            if counter is None:
+                counter = by_status[status] = REQUESTS.labels(template, str(status))
+            counter.inc()
+            duration.observe(elapsed)
             if caller is not None:
                 runtime.usage.record(
                     tenant_id=caller.tenant_id,
                     key_id=caller.key_id,
                     route=template,
-                    status=response.status_code,
-                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                    status=status,
+                    latency_ms=elapsed * 1000.0,
                     address=address,
                 )
             return response
@@ -138,6 +149,7 @@ async def _limit_anonymous(runtime: PublicApiRuntime, address: str | None) -> Li
     result = await limiter.hit((Policy("anonymous", limiter.anonymous, address or "unknown"),))
     if (exceeded := result.exceeded) is not None:
         retry = max(1, exceeded.reset_after(time.time()))
+        RATE_LIMITED.labels(exceeded.name).inc()
         raise RateLimited(
             f"too many requests without a valid API key from this address; retry in {retry} s",
             retry_after_seconds=retry,

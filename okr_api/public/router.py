@@ -125,7 +125,7 @@ async def _list(
         return ready
     caller = caller_of(request)
     runtime = get_runtime(request.app)
-    signer = CursorSigner(runtime.cursor_key)
+    signer = CursorSigner(runtime.cursor_key, runtime.previous_cursor_keys)
     context = CursorContext(
         resource=resource,
         tenant_id=caller.tenant_id,

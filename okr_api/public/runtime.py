@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from okr_api.database import get_session
+from okr_api.metrics.collectors import USAGE_FLUSH_FAILURES
 from okr_api.public.ratelimit import RateLimiter
 from okr_core import api_keys, api_usage
 from okr_core.api_keys import ApiKeyCodec, KeyRecord
@@ -44,6 +45,13 @@ KEY_CACHE_SIZE = 10_000
 
 def _derive(settings: Settings, purpose: bytes) -> bytes:
     return hmac.new(settings.secret_key.get_secret_value().encode(), purpose, "sha256").digest()
+
+
+def _derive_previous(settings: Settings, purpose: bytes) -> tuple[bytes, ...]:
+    return tuple(
+        hmac.new(secret.encode(), purpose, "sha256").digest()
+        for secret in settings.previous_secret_keys
+    )
 
 
 @contextmanager
@@ -255,6 +263,7 @@ class PublicApiRuntime:
         self.settings = settings
         self.codec = ApiKeyCodec.from_settings(settings)
         self.cursor_key = _derive(settings, b"okr-hub/public-api-cursor/v1")
+        self.previous_cursor_keys = _derive_previous(settings, b"okr-hub/public-api-cursor/v1")
         self.etag_key = _derive(settings, b"okr-hub/public-api-etag/v1")
         self.keys = TtlCache(settings.api_key_cache_seconds)
         self.versions = TtlCache(settings.public_data_version_seconds)
@@ -274,9 +283,17 @@ class PublicApiRuntime:
         return run_in_threadpool(run)
 
     # -- verified keys --------------------------------------------------------------------
-    async def key_for_digest(self, digest: str) -> KeyRecord | None:
+    async def key_for_secret(self, secret: str) -> KeyRecord | None:
+        """The key a presented (well-formed) secret belongs to, cached by its current digest.
+
+        Digests under previous secret keys are computed only when the database is read."""
+        digest = self.codec.digest(secret)
+
         async def load() -> KeyRecord | None:
-            return await self.read(lambda session: api_keys.find_key(session, digest=digest))
+            previous = self.codec.previous_digests(secret)
+            return await self.read(
+                lambda session: api_keys.find_key(session, digest=digest, previous_digests=previous)
+            )
 
         record: KeyRecord | None = await self.keys.get(digest, load)
         return record
@@ -313,6 +330,7 @@ class PublicApiRuntime:
             return await self.read(lambda session: write_usage(session, pending, last_use))
         except Exception:
             self.usage.restore(pending, last_use)
+            USAGE_FLUSH_FAILURES.inc()
             logger.exception("writing API usage failed; it will be retried")
             return 0
 

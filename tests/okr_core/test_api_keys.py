@@ -175,3 +175,83 @@ def test_rate_limit_overrides_are_validated_and_audited(
         assert (row.per_key, row.per_tenant) == ("1200/minute", None)
         actions = [e.action for e in session.scalars(select(AuditEvent))]
     assert "api_rate_limits.updated" in actions
+
+
+OLD_SECRET = "old-secret-key-rotated-out-of-OKR_SECRET_KEY-0123456789"
+NEW_SECRET = "new-secret-key-now-in-OKR_SECRET_KEY-0123456789abcdef"
+
+
+def test_previous_secret_keys_are_parsed_newest_first_without_the_current() -> None:
+    settings = Settings(
+        environment="test",
+        secret_key=NEW_SECRET,
+        secret_key_previous=f" {OLD_SECRET} , older-still-0123456789,,{NEW_SECRET}",
+    )
+    assert settings.previous_secret_keys == [OLD_SECRET, "older-still-0123456789"]
+    assert Settings(environment="test").previous_secret_keys == []
+    assert OLD_SECRET not in repr(settings)
+
+
+def test_key_digested_under_a_previous_secret_verifies_and_is_redigested(
+    session: Session, tenant_id: object
+) -> None:
+    old = ApiKeyCodec.from_settings(Settings(environment="test", secret_key=OLD_SECRET))
+    rotated = ApiKeyCodec.from_settings(
+        Settings(environment="test", secret_key=NEW_SECRET, secret_key_previous=OLD_SECRET)
+    )
+    assert rotated.pepper != old.pepper
+    assert rotated.previous_peppers == (old.pepper,)
+    with tenant_context(session, tenant_id):  # type: ignore[arg-type]
+        issued = api_keys.create_api_key(
+            session, actor=ACTOR, codec=old, name="BI", scopes=["objectives:read"]
+        )
+    session.flush()
+    secret = issued.secret
+    current, previous = rotated.digest(secret), rotated.previous_digests(secret)
+    assert previous == (old.digest(secret),)
+
+    # Without the previous secret the key is unknown: what rotation used to do to every key.
+    assert api_keys.find_key(session, digest=current) is None
+
+    record = api_keys.find_key(session, digest=current, previous_digests=previous)
+    assert record is not None
+    assert record.key_id == issued.key.id
+    assert record.tenant_id == tenant_id
+    with tenant_context(session, tenant_id):  # type: ignore[arg-type]
+        session.expire_all()
+        assert session.scalars(select(ApiKey.digest)).one() == current
+    # Re-digested: found under the current secret alone from now on.
+    again = api_keys.find_key(session, digest=current)
+    assert again is not None
+    assert again.key_id == issued.key.id
+    # No audit entry or other row holds the secret or either digest.
+    with tenant_context(session, tenant_id):  # type: ignore[arg-type]
+        audit = repr([(e.changes, e.target_id) for e in session.scalars(select(AuditEvent))])
+    for value in (secret, current, *previous):
+        assert value not in audit
+
+
+def test_lookup_with_previous_digests_prefers_the_current_one(
+    session: Session, tenant_id: object
+) -> None:
+    codec = ApiKeyCodec.from_settings(
+        Settings(environment="test", secret_key=NEW_SECRET, secret_key_previous=OLD_SECRET)
+    )
+    with tenant_context(session, tenant_id):  # type: ignore[arg-type]
+        issued = api_keys.create_api_key(
+            session, actor=ACTOR, codec=codec, name="BI", scopes=["objectives:read"]
+        )
+    session.flush()
+    secret = issued.secret
+    record = api_keys.find_key(
+        session, digest=codec.digest(secret), previous_digests=codec.previous_digests(secret)
+    )
+    assert record is not None
+    assert record.key_id == issued.key.id
+    unknown = codec.generate()
+    assert (
+        api_keys.find_key(
+            session, digest=codec.digest(unknown), previous_digests=codec.previous_digests(unknown)
+        )
+        is None
+    )

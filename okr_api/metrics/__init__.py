@@ -1,0 +1,1 @@
+"""Prometheus metrics of the API: what they count (``collectors``) and ``GET /metrics``."""
