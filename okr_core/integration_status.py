@@ -1,8 +1,10 @@
 """How each integration of the tenant is doing, computed from its sync-run rows.
 
-Per integration: the last attempt (the latest run's start), the last success (when the latest
-successful run finished), the next scheduled sync (``None`` while paused), the success rate over
-the last 24 hours and 7 days, and the last error (class and message of the latest failed run).
+Per integration: the last attempt (the latest run's start) and what triggered it (schedule,
+webhook, manual for "Sync now", backfill), the last success (when the latest successful run
+finished), the next scheduled sync (``None`` while paused), a pending "Sync now" request, the
+success rate over the last 24 hours and 7 days, and the last error (class and message of the
+latest failed run).
 
 A success rate is succeeded / finished runs started inside the window; runs still running do not
 count, and a window without finished runs has no rate (``None``) rather than a made-up 0 or 100 %.
@@ -58,6 +60,10 @@ class IntegrationStatus:
     success_24h: SuccessRate
     success_7d: SuccessRate
     last_error: LastError | None
+    # What started the latest sync run (None before the first one).
+    last_trigger: SyncTrigger | None = None
+    # "Sync now" was pressed at this instant and that sync has not started yet.
+    sync_requested_at: datetime | None = None
 
     @property
     def healthy(self) -> bool:
@@ -84,8 +90,15 @@ def integration_statuses(
     ids = [integration.id for integration in integrations]
     aggregates = _aggregates(session, ids, now=now)
     errors = _last_errors(session, ids)
+    triggers = _last_triggers(session, ids)
     return [
-        _status(integration, aggregates.get(integration.id), errors.get(integration.id), now)
+        _status(
+            integration,
+            aggregates.get(integration.id),
+            errors.get(integration.id),
+            now,
+            last_trigger=triggers.get(integration.id),
+        )
         for integration in integrations
     ]
 
@@ -166,11 +179,35 @@ def _last_errors(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, 
     return result
 
 
+def _last_triggers(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SyncTrigger]:
+    """The trigger of each integration's latest sync run (by start, then id on a tie)."""
+    ranked = (
+        select(
+            SyncRun.integration_id,
+            SyncRun.trigger,
+            func.row_number()
+            .over(
+                partition_by=SyncRun.integration_id,
+                order_by=(SyncRun.started_at.desc(), SyncRun.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(SyncRun.integration_id.in_(ids))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.integration_id, ranked.c.trigger).where(ranked.c.rank == 1)
+    ).all()
+    return {row[0]: SyncTrigger(row[1]) for row in rows}
+
+
 def _status(
     integration: Integration,
     aggregate: _Aggregate | None,
     last_error: LastError | None,
     now: datetime,
+    *,
+    last_trigger: SyncTrigger | None = None,
 ) -> IntegrationStatus:
     last_attempt = aggregate.last_attempt_at if aggregate else None
     last_success = aggregate.last_success_at if aggregate else None
@@ -201,6 +238,8 @@ def _status(
             aggregate.succeeded_7d if aggregate else 0, aggregate.finished_7d if aggregate else 0
         ),
         last_error=last_error,
+        last_trigger=last_trigger,
+        sync_requested_at=None if integration.is_paused else integration.sync_requested_at,
     )
 
 

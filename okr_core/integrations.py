@@ -18,8 +18,10 @@ auth kind              payload              how the connector uses it
 (shown once when it is created or rotated) that signs the vendor's deliveries.
 
 Scheduling: ``next_sync_at`` is when the sync-due sensor should next run the integration; it is
-``None`` while paused. "Sync now" sets it to now (the sensor picks the integration up on its next
-tick) and records the request in the audit trail.
+``None`` while paused. "Sync now" sets it to now and stamps ``sync_requested_at`` (the sensor
+picks the integration up on its next tick, before scheduled ones, and records that sync with
+trigger ``manual``; the run clears the stamp when the sync starts) and records the request in the
+audit trail. Pausing withdraws a pending request.
 """
 
 from __future__ import annotations
@@ -236,8 +238,10 @@ def set_paused(
 def request_sync(
     session: Session, *, actor: Actor, integration_id: uuid.UUID, now: datetime | None = None
 ) -> Integration:
-    """ "Sync now": make the integration due at once; the sync-due sensor runs it on its next
-    tick. A paused integration must be resumed first (409), since the sensor skips it."""
+    """ "Sync now": make the integration due at once and mark the request, so the sync-due
+    sensor runs it on its next tick with trigger ``manual``. Pressing again before that sync
+    starts keeps the first request's instant. A paused integration must be resumed first
+    (409), since the sensor skips it."""
     now = now or datetime.now(UTC)
     integration = get_integration(session, integration_id)
     if integration.is_paused:
@@ -246,6 +250,8 @@ def request_sync(
             details={"field": "is_paused"},
         )
     integration.next_sync_at = now
+    if integration.sync_requested_at is None:
+        integration.sync_requested_at = now
     session.flush()
     audit.record(
         session,
@@ -376,6 +382,7 @@ def _reschedule(integration: Integration, *, now: datetime, due_now: bool) -> No
     attempt; a sync that is already due (e.g. "sync now") stays due."""
     if integration.is_paused:
         integration.next_sync_at = None
+        integration.sync_requested_at = None  # a paused integration does not sync
         return
     current = integration.next_sync_at
     if due_now or integration.last_attempt_at is None or (current is not None and current <= now):

@@ -21,6 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,8 +42,8 @@ from okr_core.kr_values import TenantValues, write_values
 from okr_core.models import SyncTrigger
 from okr_core.secrets import CredentialCipher
 from okr_core.sources.retry import RetryPolicy
-from okr_core.sync_schedule import mark_events_processed
-from okr_core.tenancy import tenant_context
+from okr_core.sync_schedule import clear_sync_request, mark_events_processed
+from okr_core.tenancy import bind_tenant
 from okr_core.value_checks import CheckOutcome, evaluate
 from okr_core.warehouse import (
     GITHUB_PULL_REQUESTS,
@@ -58,11 +59,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One integration to sync; ``event_up_to`` marks webhook events up to that id processed."""
+    """One integration to sync; ``event_up_to`` marks webhook events up to that id processed;
+    ``sync_requested_at`` is the "Sync now" request this sync serves (recorded as manual)."""
 
     tenant_id: uuid.UUID
     integration_id: uuid.UUID
     event_up_to: int = 0
+    sync_requested_at: datetime | None = None
 
 
 @dataclass
@@ -145,6 +148,18 @@ def _store_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID, fingerprint: s
     os.replace(tmp, path)
 
 
+@contextmanager
+def tenant_unit(factory: sessionmaker[Session], tenant_id: uuid.UUID) -> Iterator[Session]:
+    """One unit of work (:func:`okr_core.db_units.unit`) bound to a tenant from its start.
+
+    The session is closed afterwards, so the tenant is never unbound: on PostgreSQL that saves
+    the round trip that resetting ``okr.tenant_id`` just before the commit would cost.
+    """
+    with unit(factory) as session:
+        bind_tenant(session, tenant_id)
+        yield session
+
+
 def group_by_tenant(items: Sequence[BatchItem]) -> dict[uuid.UUID, list[BatchItem]]:
     grouped: dict[uuid.UUID, list[BatchItem]] = defaultdict(list)
     for item in items:
@@ -168,6 +183,16 @@ def sync_tenant(
     started = clock()
     outcome = TenantOutcome(tenant_id=tenant_id)
     for item in items:
+        item_trigger = trigger
+        if item.sync_requested_at is not None:
+            # "Sync now": this sync serves the request, whatever the run's trigger.
+            item_trigger = SyncTrigger.manual
+            with tenant_unit(factory, tenant_id) as session:
+                clear_sync_request(
+                    session,
+                    integration_id=item.integration_id,
+                    requested_at=item.sync_requested_at,
+                )
         outcome.syncs.append(
             sync_integration(
                 factory,
@@ -175,7 +200,7 @@ def sync_tenant(
                 integration_id=item.integration_id,
                 cipher=cipher,
                 warehouse_dir=warehouse_dir,
-                trigger=trigger,
+                trigger=item_trigger,
                 retry=retry,
                 dagster_run_id=dagster_run_id,
                 clock=clock,
@@ -192,7 +217,7 @@ def sync_tenant(
     try:
         # Read, compute, write: the models run outside any transaction, so the database is
         # held for milliseconds, not for the computation.
-        with unit(factory) as session, tenant_context(session, tenant_id):
+        with tenant_unit(factory, tenant_id) as session:
             specs = tenant_specs(session, synced_only=True)
         fingerprint = inputs_fingerprint(warehouse_dir, tenant_id, specs, computed_at.date())
         if fingerprint == _stored_fingerprint(warehouse_dir, tenant_id):
@@ -208,7 +233,7 @@ def sync_tenant(
                 write_table_atomically(
                     model_path(warehouse_dir, tenant_id, name), table, durable=False
                 )
-        with unit(factory) as session, tenant_context(session, tenant_id):
+        with tenant_unit(factory, tenant_id) as session:
             written = write_values(
                 session, values=outputs[VALUES_MODEL], specs=specs, computed_at=computed_at
             )
@@ -233,7 +258,7 @@ def _mark_processed(
     marked = [item for item in items if item.event_up_to]
     if not marked:
         return
-    with unit(factory) as session, tenant_context(session, tenant_id):
+    with tenant_unit(factory, tenant_id) as session:
         for item in marked:
             mark_events_processed(
                 session, integration_id=item.integration_id, up_to_id=item.event_up_to, at=at

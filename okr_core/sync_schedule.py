@@ -4,7 +4,13 @@ events wait.
 The two cross-tenant reads return ids only. On PostgreSQL they run through the SECURITY DEFINER
 functions of migration 0006 (row-level security hides other tenants' rows from the app role);
 on SQLite, which has no row-level security, the same statements run on the tables directly.
-Everything per tenant (marking events processed) runs in that tenant's context.
+Everything per tenant (marking events processed, clearing a "sync now" request) runs in that
+tenant's context.
+
+"Sync now" (:func:`okr_core.integrations.request_sync`) sets ``sync_requested_at`` and makes the
+integration due. Claims put requested integrations first and carry the request's instant, so
+the sensor can run them with trigger ``manual``; :func:`clear_sync_request` removes the request
+when that sync starts (migration 0007).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, or_, select, text, update
@@ -34,6 +40,12 @@ class DueIntegration:
     integration_id: uuid.UUID
     tenant_id: uuid.UUID
     source: str
+    # When "Sync now" asked for this sync (None: the schedule made it due).
+    sync_requested_at: datetime | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.sync_requested_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,17 @@ def _uuid(value: object) -> uuid.UUID:
     return uuid.UUID(hex=text_value) if len(text_value) == 32 else uuid.UUID(text_value)
 
 
+def _aware(value: object) -> datetime | None:
+    """A timestamp as an aware UTC datetime (SQLite hands back text from raw statements)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def claim_due_integrations(
     session: Session,
     *,
@@ -58,42 +81,72 @@ def claim_due_integrations(
     limit: int,
     sources: Sequence[str] = SYNC_SOURCES,
 ) -> list[DueIntegration]:
-    """Claim up to ``limit`` due integrations (oldest due first): their ``next_sync_at`` moves
-    one interval on, so the next tick does not request them again. Does not commit."""
+    """Claim up to ``limit`` due integrations ("sync now" requests first, then oldest due
+    first): their ``next_sync_at`` moves one interval on, so the next tick does not request
+    them again. A request (``sync_requested_at``) stays until its sync starts. Does not
+    commit."""
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(
             text(
-                "SELECT integration_id, tenant_id, source "
+                "SELECT integration_id, tenant_id, source, sync_requested_at "
                 "FROM okr_claim_due_integrations(:now, :sources, :limit)"
             ),
             {"now": now, "sources": list(sources), "limit": limit},
         ).all()
-        claimed = [DueIntegration(_uuid(r[0]), _uuid(r[1]), str(r[2])) for r in rows]
-        return sorted(claimed, key=lambda d: (d.source, str(d.tenant_id), str(d.integration_id)))
-    table = cast(Table, Integration.__table__)
-    tenants = cast(Table, Tenant.__table__)
-    stmt = (
-        select(table.c.id, table.c.tenant_id, table.c.source, table.c.sync_interval_minutes)
-        .join(tenants, tenants.c.id == table.c.tenant_id)
-        .where(
-            tenants.c.status == TenantStatus.active.value,
-            table.c.is_paused.is_(False),
-            table.c.source.in_(list(sources)),
-            or_(table.c.next_sync_at.is_(None), table.c.next_sync_at <= now),
+    else:
+        table = cast(Table, Integration.__table__)
+        tenants = cast(Table, Tenant.__table__)
+        stmt = (
+            select(
+                table.c.id,
+                table.c.tenant_id,
+                table.c.source,
+                table.c.sync_requested_at,
+                table.c.sync_interval_minutes,
+            )
+            .join(tenants, tenants.c.id == table.c.tenant_id)
+            .where(
+                tenants.c.status == TenantStatus.active.value,
+                table.c.is_paused.is_(False),
+                table.c.source.in_(list(sources)),
+                or_(table.c.next_sync_at.is_(None), table.c.next_sync_at <= now),
+            )
+            .order_by(
+                table.c.sync_requested_at.is_(None),
+                table.c.next_sync_at.is_not(None),
+                table.c.next_sync_at,
+                table.c.id,
+            )
+            .limit(limit)
         )
-        .order_by(table.c.next_sync_at.is_not(None), table.c.next_sync_at, table.c.id)
-        .limit(limit)
-    )
-    rows = session.execute(stmt).all()
-    if rows:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(next_sync_at=bindparam("due")),
-            [{"row_id": r[0], "due": now + timedelta(minutes=int(r[3]))} for r in rows],
-        )
-    claimed = [DueIntegration(_uuid(r[0]), _uuid(r[1]), str(r[2])) for r in rows]
+        rows = session.execute(stmt).all()
+        if rows:
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values(next_sync_at=bindparam("due")),
+                [{"row_id": r[0], "due": now + timedelta(minutes=int(r[4]))} for r in rows],
+            )
+    claimed = [DueIntegration(_uuid(r[0]), _uuid(r[1]), str(r[2]), _aware(r[3])) for r in rows]
     return sorted(claimed, key=lambda d: (d.source, str(d.tenant_id), str(d.integration_id)))
+
+
+def clear_sync_request(
+    session: Session, *, integration_id: uuid.UUID, requested_at: datetime
+) -> bool:
+    """The sync asked for at ``requested_at`` starts: clear that request in the session's
+    tenant. A newer press (after the claim) is left in place, so it gets its own sync."""
+    require_tenant(session)
+    result = session.execute(
+        update(Integration)
+        .where(
+            Integration.id == integration_id,
+            Integration.sync_requested_at.is_not(None),
+            Integration.sync_requested_at <= requested_at,
+        )
+        .values(sync_requested_at=None)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def queued_webhook_events(

@@ -15,6 +15,7 @@ infrastructure errors escape as exceptions and meet the step's ``RetryPolicy``.
 """
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from dagster import (
@@ -47,6 +48,13 @@ class BatchItemConfig(Config):
     tenant_id: str
     integration_id: str
     event_up_to: int = 0
+    sync_requested_at: str | None = Field(
+        default=None,
+        description=(
+            'ISO instant an admin pressed "Sync now": this sync is recorded as manual and clears '
+            "that request when it starts"
+        ),
+    )
 
 
 class SyncBatchConfig(Config):
@@ -123,6 +131,9 @@ def sync_batch(context: OpExecutionContext, config: SyncBatchConfig, app_db: App
             tenant_id=uuid.UUID(item.tenant_id),
             integration_id=uuid.UUID(item.integration_id),
             event_up_to=item.event_up_to,
+            sync_requested_at=(
+                datetime.fromisoformat(item.sync_requested_at) if item.sync_requested_at else None
+            ),
         )
         for item in config.items
     ]

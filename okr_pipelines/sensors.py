@@ -113,6 +113,9 @@ def batch_run_request(
                 tenant_id=str(due.tenant_id),
                 integration_id=str(due.integration_id),
                 event_up_to=event_up_to,
+                sync_requested_at=(
+                    due.sync_requested_at.isoformat() if due.sync_requested_at else None
+                ),
             )
         )
     tenants = len({c.tenant_id for c in configs})
@@ -130,13 +133,34 @@ def batch_run_request(
     )
 
 
+def due_run_requests(due: Sequence[DueIntegration], *, stamp: str) -> list[RunRequest]:
+    """Batched run requests for claimed integrations: "sync now" requests in runs of their
+    own (trigger ``manual``, small, so the admin waits for a few tenants rather than a hundred),
+    the rest in scheduled runs; one source per run, at most :data:`BATCH_SIZE` per run."""
+    requests = []
+    for trigger in (SyncTrigger.manual, SyncTrigger.schedule):
+        group = [d for d in due if d.manual == (trigger is SyncTrigger.manual)]
+        for index, batch in enumerate(batches(group, BATCH_SIZE)):
+            source = batch[0].source
+            requests.append(
+                batch_run_request(
+                    batch,
+                    source=source,
+                    trigger=trigger,
+                    run_key=f"{trigger.value}:{source}:{stamp}:{index}",
+                )
+            )
+    return requests
+
+
 @sensor(
     job=sync_batch_job,
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
-        "Claims integrations whose sync interval has passed and requests one run per source "
-        "per batch of up to 100 tenants."
+        'Claims integrations whose sync interval has passed or whose admin pressed "Sync '
+        'now", and requests one run per source per batch of up to 100 tenants (trigger '
+        "manual for the requested ones, schedule for the rest)."
     ),
 )
 def sync_due_sensor(
@@ -147,19 +171,12 @@ def sync_due_sensor(
         due = claim_due_integrations(session, now=now, limit=MAX_DUE_PER_TICK)
     if not due:
         return SkipReason("no integration is due")
-    stamp = now.strftime("%Y%m%dT%H%M%S%f")
-    requests = []
-    for index, batch in enumerate(batches(due, BATCH_SIZE)):
-        source = batch[0].source
-        requests.append(
-            batch_run_request(
-                batch,
-                source=source,
-                trigger=SyncTrigger.schedule,
-                run_key=f"schedule:{source}:{stamp}:{index}",
-            )
-        )
-    context.log.info(f"{len(due)} due integration(s) -> {len(requests)} run request(s)")
+    requests = due_run_requests(due, stamp=now.strftime("%Y%m%dT%H%M%S%f"))
+    manual = sum(d.manual for d in due)
+    context.log.info(
+        f'{len(due)} due integration(s) ({manual} requested by "Sync now") -> '
+        f"{len(requests)} run request(s)"
+    )
     return SensorResult(run_requests=requests)
 
 

@@ -26,7 +26,15 @@ from pydantic import (
 )
 
 from okr_core.integration_status import IntegrationStatus
-from okr_core.models import AuthKind, ErrorClass, Integration, KrBinding, Metric, Source
+from okr_core.models import (
+    AuthKind,
+    ErrorClass,
+    Integration,
+    KrBinding,
+    Metric,
+    Source,
+    SyncTrigger,
+)
 from okr_core.models.integration import (
     DEFAULT_SYNC_INTERVAL_MINUTES,
     MAX_SYNC_INTERVAL_MINUTES,
@@ -245,10 +253,21 @@ class IntegrationStatusRead(_Read):
     is_paused: bool
     sync_interval_minutes: int
     last_attempt_at: datetime | None = Field(description="When the latest sync run started.")
+    last_trigger: SyncTrigger | None = Field(
+        default=None,
+        description=(
+            'What started the latest sync run: schedule, webhook, manual ("Sync now") or '
+            "backfill; null before the first run."
+        ),
+    )
     last_success_at: datetime | None = Field(
         description="When the latest successful sync run finished."
     )
     next_sync_at: datetime | None = Field(description="The next scheduled sync; null if paused.")
+    sync_requested_at: datetime | None = Field(
+        default=None,
+        description='"Sync now" was requested at this time and that sync has not started yet.',
+    )
     running: bool = Field(description="A sync run is in progress.")
     success_rate_24h: float | None = Field(
         description="Succeeded / finished runs started in the last 24 hours (0 to 1); null "
@@ -270,8 +289,10 @@ class IntegrationStatusRead(_Read):
             is_paused=status.is_paused,
             sync_interval_minutes=status.sync_interval_minutes,
             last_attempt_at=status.last_attempt_at,
+            last_trigger=status.last_trigger,
             last_success_at=status.last_success_at,
             next_sync_at=status.next_sync_at,
+            sync_requested_at=status.sync_requested_at,
             running=status.running,
             success_rate_24h=status.success_24h.rate,
             success_rate_7d=status.success_7d.rate,

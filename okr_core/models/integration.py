@@ -49,6 +49,9 @@ class Integration(IdMixin, TenantOwned, TimestampMixin, Base):
     )
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     next_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+    # "Sync now" was pressed at this instant and that sync has not started yet: the sync-due
+    # sensor runs it with trigger manual, and the batched run clears it when the sync starts.
+    sync_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # Incremental extraction: records updated at or after this instant (minus an overlap) are
     # pulled next time. Moves only after the landing is durable.
     watermark_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

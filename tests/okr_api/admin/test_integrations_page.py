@@ -109,6 +109,7 @@ def test_editor_sees_each_integrations_status_without_controls(
     assert "50%" in page.text  # 1 of 2 runs in 24 hours succeeded
     assert "67%" in page.text  # 2 of 3 in 7 days
     assert "every hour" in page.text
+    assert 'data-field="last-trigger">schedule<' in response.text
     assert page.all("a", href=PAGE, aria_current="page")
     assert not page.all("form", action=f"{PAGE}/{github.id}/sync")
     assert not page.all("form", action=PAGE)
@@ -187,6 +188,7 @@ def test_sync_now_pause_and_resume(
     assert synced.status_code == 303
     page = admin.get(synced.headers["location"])
     assert "Sync requested: Platform GitHub syncs within a minute." in _text(page.text)
+    assert 'data-field="sync-requested">manual<' in page.text
     paused = admin.post(f"{PAGE}/{github.id}/pause")
     assert "Platform GitHub is paused" in _text(paused.text)
     assert parse(paused.text).all("form", action=f"{PAGE}/{github.id}/resume")

@@ -279,6 +279,37 @@ def test_status_reports_runs_rates_and_the_last_error(
     assert github["success_rate_24h"] is None
     assert github["last_error"] is None
     assert github["healthy"] is True
+    assert jira["last_trigger"] == "webhook"  # the latest run
+    assert github["last_trigger"] is None  # never ran
+    assert github["sync_requested_at"] is None
+
+
+def test_status_shows_a_sync_now_request_until_its_manual_run(
+    admin: TestClient, session: Session, tenant_a: TenantWorld, world_a: World
+) -> None:
+    row = world_a.github.integration
+    assert admin.post(f"{URL}/{row.id}/sync").status_code == 202
+    [pending] = [i for i in admin.get(f"{URL}/status").json()["data"] if i["name"] == row.name]
+    assert pending["sync_requested_at"] is not None
+    assert pending["last_trigger"] is None
+    # The batched run starts the sync: the request is cleared and the run is manual.
+    with tenant_context(session, tenant_a.tenant.id):
+        session.refresh(row)
+        assert row.sync_requested_at is not None
+        row.sync_requested_at = None
+        session.add(
+            SyncRun(
+                integration_id=row.id,
+                trigger=SyncTrigger.manual,
+                status=SyncStatus.succeeded,
+                started_at=datetime.now(UTC),
+                finished_at=datetime.now(UTC),
+            )
+        )
+        session.flush()
+    [done] = [i for i in admin.get(f"{URL}/status").json()["data"] if i["name"] == row.name]
+    assert done["sync_requested_at"] is None
+    assert done["last_trigger"] == "manual"
 
 
 @pytest.fixture(scope="module")
