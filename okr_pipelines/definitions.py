@@ -10,7 +10,9 @@ from dagster import Definitions
 from okr_pipelines.jobs import sync_batch_job
 from okr_pipelines.key_results.assets import key_result_values
 from okr_pipelines.platform.assets import tenant_directory
+from okr_pipelines.provisioning.jobs import purge_expired_users_job
 from okr_pipelines.resources import AppDatabase
+from okr_pipelines.schedules import daily_user_purge_schedule
 from okr_pipelines.sensors import (
     sync_due_sensor,
     sync_failure_sensor,
@@ -30,7 +32,8 @@ defs = Definitions(
         *build_model_assets(),
         key_result_values,
     ],
-    jobs=[sync_batch_job],
+    jobs=[sync_batch_job, purge_expired_users_job],
+    schedules=[daily_user_purge_schedule],
     sensors=[
         tenant_partitions_sensor,
         sync_due_sensor,

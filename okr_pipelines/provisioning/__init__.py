@@ -1,0 +1,1 @@
+"""Provisioning housekeeping: the daily purge of soft-deleted users whose retention is over."""
