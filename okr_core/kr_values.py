@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from okr_core import audit
@@ -37,6 +37,7 @@ from okr_core.binding_values import (
     tenant_specs,
     warehouse_sources,
 )
+from okr_core.db.base import utcnow
 from okr_core.models import CheckIn, CheckInSource, KeyResult
 from okr_core.tenancy import require_tenant
 from okr_core.warehouse import model_path, write_table_atomically
@@ -117,65 +118,193 @@ def write_values(
     """Upsert the day rows of ``values`` (the ``kr_daily_values`` mart) as check-ins.
 
     Runs in the session's tenant; bindings whose key result is gone or archived are skipped.
+
+    Set-based, because a new binding backfills a whole quarter (one check-in per day) and a
+    sync writes many tenants at once: one query reads the key results, one the automated
+    check-ins they already have, new check-ins go in as one multi-row insert (an executemany of
+    one prepared statement, never one ORM object per row), changed ones as one executemany
+    update, and one query finds every key result's latest check-in for its current value.
     """
-    require_tenant(session)
+    tenant_id = require_tenant(session)
     by_binding: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in values.to_pylist():
         by_binding[row["binding_id"]].append(row)
+    work = [
+        (spec, by_binding[spec.binding_id]) for spec in specs if by_binding.get(spec.binding_id)
+    ]
     outcome = ValuesWrite()
-    for spec in specs:
-        rows = by_binding.get(spec.binding_id)
-        if not rows:
-            continue
-        kr = session.scalars(
-            select(KeyResult).where(KeyResult.id == uuid.UUID(spec.key_result_id))
-        ).one_or_none()
-        if kr is None:
-            continue
-        outcome.key_results.append(
-            _write_key_result(session, kr, spec, rows, computed_at=computed_at, actor=actor)
+    if not work:
+        return outcome
+    kr_ids = list(dict.fromkeys(uuid.UUID(spec.key_result_id) for spec, _ in work))
+    krs = {kr.id: kr for kr in session.scalars(select(KeyResult).where(KeyResult.id.in_(kr_ids)))}
+    work = [(spec, rows) for spec, rows in work if uuid.UUID(spec.key_result_id) in krs]
+    if not work:
+        return outcome
+    existing = _existing_check_ins(session, work)
+    plan = _Plan()
+    results: list[tuple[KeyResult, BindingSpec, KeyResultWrite]] = []
+    for spec, rows in work:
+        kr = krs[uuid.UUID(spec.key_result_id)]
+        result = _plan_key_result(
+            plan,
+            tenant_id=tenant_id,
+            kr_id=kr.id,
+            spec=spec,
+            rows=rows,
+            existing=existing.get(kr.id, {}),
+            computed_at=computed_at,
         )
+        results.append((kr, spec, result))
+    plan.execute(session, computed_at=computed_at)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, CheckIn):  # written around the ORM: reload if read again
+            session.expire(obj)
+    latest = _latest_check_in_values(session, list(krs))
+    for kr, spec, result in results:
+        before = kr.current_value
+        value = latest.get(kr.id)
+        kr.current_value = kr.start_value if value is None else value
+        result.current_value = kr.current_value
+        outcome.key_results.append(result)
+        if result.changed or before != kr.current_value:
+            audit.record(
+                session,
+                actor=actor,
+                action="key_result.synced",
+                target_type="key_result",
+                target_id=kr.id,
+                changes={
+                    "current_value": {"from": before, "to": kr.current_value},
+                    "binding_id": spec.binding_id,
+                    "metric": spec.metric.value,
+                    "check_ins_inserted": result.inserted,
+                    "check_ins_updated": result.updated,
+                    "check_ins_archived": result.archived,
+                    "record_count": result.latest["record_count"],
+                    "record_set_hash": result.latest["record_set_hash"],
+                    "computed_at": computed_at.isoformat(),
+                },
+            )
     return outcome
 
 
-def _write_key_result(
-    session: Session,
-    kr: KeyResult,
-    spec: BindingSpec,
-    rows: list[dict[str, Any]],
-    *,
-    computed_at: datetime,
-    actor: Actor,
-) -> KeyResultWrite:
-    result = KeyResultWrite(key_result_id=kr.id, binding_id=spec.binding_id)
-    days = sorted(rows, key=lambda r: r["day"])
-    first = datetime.combine(days[0]["day"], time.min, UTC)
-    last = datetime.combine(days[-1]["day"], time.min, UTC) + timedelta(days=1)
-    existing: dict[date, CheckIn] = {}
-    for check_in in session.scalars(
-        select(CheckIn)
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    """The columns of an automated check-in that the upsert compares."""
+
+    id: uuid.UUID
+    value: float
+    source_ref: str | None
+
+
+@dataclass
+class _Plan:
+    """Every write of one tenant's refresh, executed in three statements at most."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    archives: list[uuid.UUID] = field(default_factory=list)
+
+    def execute(self, session: Session, *, computed_at: datetime) -> None:
+        table = cast(Table, CheckIn.__table__)
+        if self.inserts:
+            session.execute(insert(table), self.inserts)
+        if self.updates:
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values(
+                    value=bindparam("new_value"),
+                    source_ref=bindparam("new_source_ref"),
+                    checked_at=bindparam("new_checked_at"),
+                ),
+                self.updates,
+            )
+        for start in range(0, len(self.archives), 1000):
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(self.archives[start : start + 1000]))
+                .values(archived_at=computed_at)
+            )
+
+
+def _day_window(rows: Sequence[dict[str, Any]]) -> tuple[datetime, datetime]:
+    days = [row["day"] for row in rows]
+    first = datetime.combine(min(days), time.min, UTC)
+    last = datetime.combine(max(days), time.min, UTC) + timedelta(days=1)
+    return first, last
+
+
+def _existing_check_ins(
+    session: Session, work: Sequence[tuple[BindingSpec, list[dict[str, Any]]]]
+) -> dict[uuid.UUID, dict[date, _Existing]]:
+    """Per key result, its first live automated check-in of each day the rows cover."""
+    windows: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for spec, rows in work:
+        kr_id = uuid.UUID(spec.key_result_id)
+        first, last = _day_window(rows)
+        if kr_id in windows:
+            first, last = min(first, windows[kr_id][0]), max(last, windows[kr_id][1])
+        windows[kr_id] = (first, last)
+    found: dict[uuid.UUID, dict[date, _Existing]] = defaultdict(dict)
+    stmt = (
+        select(
+            CheckIn.id, CheckIn.key_result_id, CheckIn.checked_at, CheckIn.value, CheckIn.source_ref
+        )
         .where(
-            CheckIn.key_result_id == kr.id,
+            CheckIn.key_result_id.in_(list(windows)),
             CheckIn.source == CheckInSource.automated,
             CheckIn.archived_at.is_(None),
-            CheckIn.checked_at >= first,
-            CheckIn.checked_at < last,
+            CheckIn.checked_at >= min(w[0] for w in windows.values()),
+            CheckIn.checked_at < max(w[1] for w in windows.values()),
         )
-        .order_by(CheckIn.checked_at, CheckIn.created_at)
-    ):
-        existing.setdefault(check_in.checked_at.astimezone(UTC).date(), check_in)
+        .order_by(CheckIn.key_result_id, CheckIn.checked_at, CheckIn.created_at)
+    )
+    for row_id, kr_id, checked_at, value, ref in session.execute(stmt):
+        first, last = windows[kr_id]
+        if not first <= checked_at < last:
+            continue
+        found[kr_id].setdefault(
+            checked_at.astimezone(UTC).date(), _Existing(row_id, float(value), ref)
+        )
+    return found
+
+
+def _lineage_of(source_ref: str | None) -> dict[str, Any] | None:
+    if not source_ref:
+        return None
+    try:
+        value = json.loads(source_ref)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _plan_key_result(
+    plan: _Plan,
+    *,
+    tenant_id: uuid.UUID,
+    kr_id: uuid.UUID,
+    spec: BindingSpec,
+    rows: list[dict[str, Any]],
+    existing: dict[date, _Existing],
+    computed_at: datetime,
+) -> KeyResultWrite:
+    result = KeyResultWrite(key_result_id=kr_id, binding_id=spec.binding_id)
+    days = sorted(rows, key=lambda r: r["day"])
+    created_at = utcnow()
     for row in days:
         day: date = row["day"]
         current = existing.get(day)
         value = row["value"]
         if value is None:
             if current is not None:
-                current.archived_at = computed_at
+                plan.archives.append(current.id)
                 result.archived += 1
             continue
         value = float(value)
         ref_hash = str(row["record_set_hash"])
-        old = lineage(current) if current is not None else None
+        old = _lineage_of(current.source_ref) if current is not None else None
         if (
             current is not None
             and current.value == value
@@ -192,21 +321,31 @@ def _write_key_result(
             computed_at=computed_at,
         )
         if current is None:
-            session.add(
-                CheckIn(
-                    key_result_id=kr.id,
-                    value=value,
-                    checked_at=_checked_at(day, computed_at),
-                    source=CheckInSource.automated,
-                    source_ref=ref,
-                    note="",
-                )
+            plan.inserts.append(
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "key_result_id": kr_id,
+                    "value": value,
+                    "checked_at": _checked_at(day, computed_at),
+                    "author_id": None,
+                    "source": CheckInSource.automated,
+                    "source_ref": ref,
+                    "note": "",
+                    "created_at": created_at,
+                    "archived_at": None,
+                }
             )
             result.inserted += 1
         else:
-            current.value = value
-            current.source_ref = ref
-            current.checked_at = _checked_at(day, computed_at)
+            plan.updates.append(
+                {
+                    "row_id": current.id,
+                    "new_value": value,
+                    "new_source_ref": ref,
+                    "new_checked_at": _checked_at(day, computed_at),
+                }
+            )
             result.updated += 1
     latest = days[-1]
     result.latest = {
@@ -215,41 +354,32 @@ def _write_key_result(
         "record_count": int(latest["record_count"]),
         "record_set_hash": latest["record_set_hash"],
     }
-    session.flush()
-    before = kr.current_value
-    _refresh_current_value(session, kr)
-    result.current_value = kr.current_value
-    if result.changed or before != kr.current_value:
-        audit.record(
-            session,
-            actor=actor,
-            action="key_result.synced",
-            target_type="key_result",
-            target_id=kr.id,
-            changes={
-                "current_value": {"from": before, "to": kr.current_value},
-                "binding_id": spec.binding_id,
-                "metric": spec.metric.value,
-                "check_ins_inserted": result.inserted,
-                "check_ins_updated": result.updated,
-                "check_ins_archived": result.archived,
-                "record_count": result.latest["record_count"],
-                "record_set_hash": result.latest["record_set_hash"],
-                "computed_at": computed_at.isoformat(),
-            },
-        )
     return result
 
 
-def _refresh_current_value(session: Session, kr: KeyResult) -> None:
-    """The current value follows the latest check-in, exactly as for manual check-ins."""
-    latest = session.scalars(
-        select(CheckIn.value)
-        .where(CheckIn.key_result_id == kr.id, CheckIn.archived_at.is_(None))
-        .order_by(CheckIn.checked_at.desc(), CheckIn.created_at.desc())
-        .limit(1)
-    ).first()
-    kr.current_value = kr.start_value if latest is None else latest
+def _latest_check_in_values(
+    session: Session, kr_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, float]:
+    """Each key result's latest live check-in value (manual or automated), in one query: the
+    current value follows it, exactly as for manual check-ins."""
+    ranked = (
+        select(
+            CheckIn.key_result_id,
+            CheckIn.value,
+            func.row_number()
+            .over(
+                partition_by=CheckIn.key_result_id,
+                order_by=(CheckIn.checked_at.desc(), CheckIn.created_at.desc()),
+            )
+            .label("position"),
+        )
+        .where(CheckIn.key_result_id.in_(list(kr_ids)), CheckIn.archived_at.is_(None))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.key_result_id, ranked.c.value).where(ranked.c.position == 1)
+    )
+    return {kr_id: float(value) for kr_id, value in rows}
 
 
 def latest_values(values: pa.Table) -> Mapping[str, dict[str, Any]]:
