@@ -1,9 +1,10 @@
 """The admin UI's API keys pages (tenant admins).
 
 * ``/admin/api-keys``: the organisation's keys with their scopes, expiry and last use, the form
-  that creates one (name, scopes, expiry), and a confirmed revoke per key. A new key is shown
-  once, in a dialog in the answer to the form that created it, with a copy button; it is never
-  stored in the session, a URL or a log.
+  that creates one (name, scopes, expiry), and per key a rotate (choosing how long the old key
+  keeps working) and a confirmed revoke. A new key, created or rotated, is shown once, in a
+  dialog in the answer to the form that made it, with a copy button; it is never stored in the
+  session, a URL or a log.
 * ``/admin/api-keys/{id}``: the key's usage over the last 30 days, requests per day as a chart
   drawn server-side, with error rate and p95 latency per day.
 
@@ -41,6 +42,15 @@ router = APIRouter(
 )
 
 EXPIRY_CHOICES = (("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year"))
+# How long a rotated key keeps working next to its successor (hours; the API allows 0 to 719).
+OVERLAP_CHOICES = (
+    ("0", "Stops now"),
+    ("1", "For 1 more hour"),
+    ("24", "For 1 more day"),
+    ("168", "For 7 more days"),
+    ("672", "For 28 more days"),
+)
+DEFAULT_OVERLAP = "24"
 USAGE_DAYS = 30
 
 
@@ -77,11 +87,21 @@ def _rows(keys: list[ApiKey]) -> list[KeyRow]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What the copy-once dialog says about the key a rotation replaced."""
+
+    display_prefix: str
+    expires_at: datetime | None
+    stopped: bool  # "Stops now" was chosen: the old key already fails
+
+
 def _page(
     request: Request,
     session: SessionDep,
     *,
     issued: IssuedKey | None = None,
+    rotation: Rotation | None = None,
     error: str | None = None,
     notice: str | None = None,
     form: Mapping[str, object] | None = None,
@@ -95,7 +115,10 @@ def _page(
         keys=_rows(list(api_keys.list_api_keys(session))),
         scopes=[(s.value, text) for s, text in SCOPE_DESCRIPTIONS.items()],
         expiry_choices=EXPIRY_CHOICES,
+        overlap_choices=OVERLAP_CHOICES,
+        default_overlap=DEFAULT_OVERLAP,
         issued=issued,
+        rotation=rotation,
         error=error,
         notice=notice,
         form=form or {"name": "", "scopes": [], "expires_in_days": "90"},
@@ -142,6 +165,47 @@ def create_key(
         return _page(request, session, error=exc.message, form=form, status_code=422)
     session.flush()
     return _page(request, session, issued=issued, status_code=201)
+
+
+@router.post("/{key_id}/rotate", response_class=HTMLResponse, name="admin_api_key_rotate")
+def rotate_key(
+    request: Request,
+    session: SessionDep,
+    principal: PageTenantAdmin,
+    key_id: str,
+    old_key_expires_in_hours: Annotated[str, Form(max_length=4)] = DEFAULT_OVERLAP,
+) -> HTMLResponse:
+    """Issue a successor with the same name and scopes, shown once in the same dialog as a new
+    key; the old key keeps working for the chosen overlap (audited as the API's rotate is)."""
+    old_id = parse_id(key_id, noun="API key")
+    if old_key_expires_in_hours not in {value for value, _ in OVERLAP_CHOICES}:
+        return _page(
+            request,
+            session,
+            error="Choose how long the old key keeps working from the list.",
+            status_code=422,
+        )
+    hours = int(old_key_expires_in_hours)
+    try:
+        issued = api_keys.rotate_api_key(
+            session,
+            actor=principal.actor,
+            codec=get_runtime(request.app).codec,
+            key_id=old_id,
+            old_key_expires_at=datetime.now(UTC) + timedelta(hours=hours),
+            created_by_id=principal.user_id,
+        )
+    except ValidationFailed as exc:
+        return _page(request, session, error=exc.message, status_code=422)
+    old = api_keys.get_api_key(session, old_id)
+    get_runtime(request.app).forget_key(old.digest)
+    session.flush()
+    rotation = Rotation(
+        display_prefix=old.display_prefix,
+        expires_at=old.expires_at,
+        stopped=api_keys.status_of(old) is not KeyStatus.active,
+    )
+    return _page(request, session, issued=issued, rotation=rotation, status_code=201)
 
 
 @router.post("/{key_id}/revoke", name="admin_api_key_revoke")

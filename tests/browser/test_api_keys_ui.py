@@ -1,6 +1,7 @@
 """API keys in a real browser: a tenant admin creates a key in the admin UI, copies it from the
-copy-once dialog, calls the public API with it, revokes it after confirming, and the same call
-then fails. The real app under uvicorn, headless Chromium."""
+copy-once dialog, calls the public API with it, rotates it (the new key shown once in the same
+dialog, the old one stopping at once), revokes the new key after confirming, and the call then
+fails. The real app under uvicorn, headless Chromium."""
 
 from __future__ import annotations
 
@@ -63,6 +64,38 @@ def test_create_copy_call_revoke_and_the_call_fails(page: Page, base_url: str) -
     row = page.locator('tr[data-key="Browser test key"]')
     expect(row).to_have_count(1)
     expect(row.get_by_text("Active")).to_be_visible()
+
+    # Rotate: the successor is shown once in the same copy-once dialog; with "Stops now" the
+    # old key fails at once.
+    row.get_by_text("Rotate…").click()
+    panel = row.get_by_role("group", name="Rotate Browser test key")
+    panel.get_by_label("Old key keeps working").select_option("0")
+    panel.get_by_role("button", name="Rotate key").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("shown only this once")
+    overlap = dialog.get_by_test_id("rotation-overlap")
+    expect(overlap).to_contain_text(copied[:13])
+    expect(overlap).to_contain_text("has stopped working")
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog).to_contain_text("Copied to the clipboard")
+    rotated = page.evaluate("navigator.clipboard.readText()")
+    assert looks_valid(rotated)
+    assert rotated != copied
+    page.screenshot(path=str(ARTIFACTS / "api-keys-rotated.png"))
+    dialog.get_by_role("button", name="I have stored the key").click()
+    expect(dialog).to_be_hidden()
+    assert httpx.get(url, headers=auth).json()["code"] == "api_key_expired"
+    auth = {"Authorization": f"Bearer {rotated}"}
+    assert httpx.get(url, headers=auth).status_code == 200
+
+    page.reload()  # back to the plain list, not a second rotation
+    assert rotated not in page.content()
+    rows = page.locator('tr[data-key="Browser test key"]')
+    expect(rows).to_have_count(2)
+    expect(rows.get_by_text("Expired")).to_have_count(1)
+    row = rows.filter(has=page.get_by_text("Active"))
+    expect(row).to_have_count(1)
     row.get_by_text("Revoke…").click()
     expect(row.get_by_role("group", name="Confirm revoking")).to_contain_text("cannot be undone")
     row.get_by_role("button", name="Revoke key").click()

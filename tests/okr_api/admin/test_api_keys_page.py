@@ -4,15 +4,21 @@ last use, revoke with confirmation, usage chart; tenant admins only."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from okr_api.public.runtime import PublicApiRuntime, get_runtime
+from okr_core.models import ApiKey, AuditEvent
 from okr_core.roles import Role
+from okr_core.tenancy import tenant_context
 from tests.okr_api.admin.page_parser import parse
 from tests.okr_api.conftest import TenantWorld
 
@@ -124,3 +130,92 @@ def test_other_tenants_key_page_is_404(
     other = client_for(Role.tenant_admin, tenant_b)
     assert other.get(f"/admin/api-keys/{key_id.group(1)}").status_code == 404
     assert 'data-key="Warehouse"' not in other.get("/admin/api-keys").text
+
+
+def _rotate(client: TestClient, key_id: str, hours: str) -> tuple[int, str]:
+    response = client.post(
+        f"/admin/api-keys/{key_id}/rotate",
+        data={"csrf_token": _csrf(client), "old_key_expires_in_hours": hours},
+    )
+    return response.status_code, response.text
+
+
+def test_rotate_shows_the_new_key_once_and_the_old_one_keeps_its_overlap(
+    client_for: ClientFor, tenant_a: TenantWorld, app: FastAPI, session: Session
+) -> None:
+    admin = client_for(Role.tenant_admin)
+    _, html = _create(admin, scopes=["objectives:read"])
+    old_secret = KEY.findall(html)[0]
+    key_id = re.search(r'data-key-id="([0-9a-f-]+)"', html)
+    assert key_id
+    assert f"/admin/api-keys/{key_id.group(1)}/rotate" in admin.get("/admin/api-keys").text
+
+    status, rotated = _rotate(admin, key_id.group(1), "24")
+    assert status == 201
+    assert parse(rotated).all("dialog", id="new-key-dialog")
+    new_secret = set(KEY.findall(rotated)) - {old_secret}
+    assert len(new_secret) == 1
+    assert old_secret not in rotated
+    assert 'data-testid="rotation-overlap"' in rotated
+    assert old_secret[:13] in rotated  # the old key's recognisable prefix
+    assert "keeps working until" in rotated
+
+    public = TestClient(app)
+    for secret in (old_secret, *new_secret):  # both work during the overlap
+        answer = public.get(
+            "/api/v1/public/objectives", headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert answer.status_code == 200
+    listing = admin.get("/admin/api-keys").text
+    assert listing.count('data-key="Warehouse"') == 2
+    assert not KEY.search(listing)
+    with tenant_context(session, tenant_a.tenant.id):
+        old = session.get(ApiKey, uuid.UUID(key_id.group(1)))
+        assert old is not None
+        assert old.expires_at is not None
+        overlap = old.expires_at - datetime.now(UTC)
+        assert timedelta(hours=23) < overlap <= timedelta(hours=24)
+        actions = [e.action for e in session.scalars(select(AuditEvent))]
+        audit = repr([(e.changes, e.actor_label) for e in session.scalars(select(AuditEvent))])
+    assert "api_key.rotated" in actions
+    assert old_secret not in audit
+    assert next(iter(new_secret)) not in audit
+
+
+def test_rotate_with_no_overlap_stops_the_old_key_at_once(
+    client_for: ClientFor, tenant_a: TenantWorld, app: FastAPI
+) -> None:
+    admin = client_for(Role.tenant_admin)
+    _, html = _create(admin, scopes=["objectives:read"])
+    old_secret = KEY.findall(html)[0]
+    key_id = re.search(r'data-key-id="([0-9a-f-]+)"', html)
+    assert key_id
+    status, _ = _rotate(admin, key_id.group(1), "0")
+    assert status == 201
+    refused = TestClient(app).get(
+        "/api/v1/public/objectives", headers={"Authorization": f"Bearer {old_secret}"}
+    )
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "api_key_expired"
+
+
+def test_rotate_refuses_unlisted_overlaps_and_inactive_keys(
+    client_for: ClientFor, tenant_a: TenantWorld, tenant_b: TenantWorld
+) -> None:
+    admin = client_for(Role.tenant_admin)
+    _, html = _create(admin, scopes=["objectives:read"])
+    key_id = re.search(r'data-key-id="([0-9a-f-]+)"', html)
+    assert key_id
+    status, page = _rotate(admin, key_id.group(1), "9999")
+    assert status == 422
+    assert "from the list" in page
+    assert not KEY.search(page)
+    other = client_for(Role.tenant_admin, tenant_b)
+    assert _rotate(other, key_id.group(1), "24")[0] == 404
+    admin.post(f"/admin/api-keys/{key_id.group(1)}/revoke", data={"csrf_token": _csrf(admin)})
+    status, page = _rotate(admin, key_id.group(1), "24")
+    assert status == 422
+    assert "only an active key can be rotated" in page.lower()
+    assert not KEY.search(page)
+    viewer = client_for(Role.viewer)
+    assert _rotate(viewer, key_id.group(1), "24")[0] == 403
