@@ -3,10 +3,13 @@ Prometheus text format with it."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+
+from okr_core.settings import Settings
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 
@@ -58,3 +61,15 @@ def test_right_token_gets_the_prometheus_exposition(app: FastAPI) -> None:
 
 def test_metrics_route_is_not_in_the_openapi_document(app: FastAPI) -> None:
     assert "/metrics" not in TestClient(app).get("/openapi.json").json()["paths"]
+
+
+def test_production_refuses_a_short_metrics_token() -> None:
+    production = {
+        "environment": "production",
+        "secret_key": "s" * 40,
+        "credentials_keys": "a-fernet-key-list-placeholder",
+    }
+    with pytest.raises(ValueError, match="OKR_METRICS_TOKEN"):
+        Settings(**production, metrics_token="short")  # type: ignore[arg-type]
+    assert Settings(**production, metrics_token=TOKEN).metrics_token is not None  # type: ignore[arg-type]
+    assert Settings(**production).metrics_token is None  # type: ignore[arg-type]
