@@ -96,15 +96,22 @@ def session_scope(app: FastAPI) -> Iterator[Session]:
 class TtlCache:
     """A bounded map whose entries expire; loads of one key are coalesced into one."""
 
-    def __init__(self, ttl: float, *, size: int = KEY_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        size: int = KEY_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.size = size
+        self.clock = clock
         self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._loading: dict[Any, asyncio.Future[Any]] = {}
 
     async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
         entry = self._entries.get(key)
-        now = time.monotonic()
+        now = self.clock()
         if entry is not None and now - entry[0] < self.ttl:
             return entry[1]
         pending = self._loading.get(key)
@@ -121,7 +128,7 @@ class TtlCache:
         finally:
             self._loading.pop(key, None)
         future.set_result(value)
-        self._entries[key] = (time.monotonic(), value)
+        self._entries[key] = (self.clock(), value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -4,7 +4,6 @@ lifecycle (use, rotate, expire, revoke) holds end to end; keys never reach logs.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -143,14 +142,18 @@ def test_revocation_elsewhere_reaches_this_process_within_the_cache_ttl(
     session: Session,
 ) -> None:
     """Another process revokes the key (a direct database write, no cache invalidation here):
-    this process keeps trusting its cached entry only until the TTL runs out."""
-    runtime.keys.ttl = 0.3
+    this process keeps trusting its cached entry only until the TTL runs out (a manual clock,
+    so a slow machine cannot make the cached read miss)."""
+    now = [1000.0]
+    runtime.keys.clock = lambda: now[0]
+    runtime.keys.ttl = 3.0
     key = issue_key(okrs_a.world)
     assert public.get(URL, headers=bearer(key)).status_code == 200
     with tenant_context(session, okrs_a.world.tenant.id):
         session.execute(update(ApiKey).values(revoked_at=datetime.now(UTC)))
+    now[0] += 2.9
     assert public.get(URL, headers=bearer(key)).status_code == 200  # still cached
-    time.sleep(0.35)
+    now[0] += 0.2
     assert public.get(URL, headers=bearer(key)).status_code == 401
 
 
