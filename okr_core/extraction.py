@@ -38,6 +38,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,10 +77,13 @@ from okr_core.warehouse import (
     dedupe_last,
     filter_in,
     filter_not_in,
+    land_changes,
     locked,
     merge,
+    read_recent,
     read_table,
     records_table,
+    same_rows,
     source_dir,
     write_table_atomically,
 )
@@ -113,6 +117,13 @@ class Landing:
     max_updated_at: datetime | None = None
     requests: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+
+    def add_table(self, table: pa.Table) -> None:
+        """Issues one search returned (the watermark's candidates)."""
+        self.records_read += table.num_rows
+        newest = max_updated(table)
+        if newest is not None and (self.max_updated_at is None or newest > self.max_updated_at):
+            self.max_updated_at = newest
 
     def add(self, batch: ExtractBatch) -> None:
         self.records_read += len(batch.records)
@@ -160,19 +171,19 @@ def _ids(table: pa.Table, column: str) -> set[str]:
 
 
 def membership_table(
-    integration_id: str, binding_id: str, digest: str, ids: set[str], at: datetime
+    integration_id: str, binding_id: str, digest: str, ids: pa.Array, at: datetime
 ) -> pa.Table:
-    ordered = sorted(ids, key=lambda v: (len(v), v))
-    count = len(ordered)
+    count = len(ids)
+    schema = JIRA_BINDING_ISSUES.schema
     return pa.Table.from_arrays(
         [
-            pa.array([integration_id] * count, pa.string()),
-            pa.array([binding_id] * count, pa.string()),
-            pa.array([digest] * count, pa.string()),
-            pa.array(ordered, pa.string()),
-            pa.array([at] * count, JIRA_BINDING_ISSUES.schema.field("snapshot_at").type),
+            pa.repeat(pa.scalar(integration_id, pa.string()), count),
+            pa.repeat(pa.scalar(binding_id, pa.string()), count),
+            pa.repeat(pa.scalar(digest, pa.string()), count),
+            ids.cast(pa.string()),
+            pa.repeat(pa.scalar(at, schema.field("snapshot_at").type), count),
         ],
-        schema=JIRA_BINDING_ISSUES.schema,
+        schema=schema,
     )
 
 
@@ -190,99 +201,209 @@ def land_jira(
     landing = Landing()
     issues_path = JIRA_ISSUES.path(warehouse_dir, tenant_id)
     members_path = JIRA_BINDING_ISSUES.path(warehouse_dir, tenant_id)
-    issues = read_table(issues_path, JIRA_ISSUES.schema)
-    members = read_table(members_path, JIRA_BINDING_ISSUES.schema)
-    mine = filter_in(members, "integration_id", [integration_id])
-
-    numeric = connector.resolve_numeric_fields(
-        [s.field_name for s in specs if s.field_name is not None]
-    )
-    fetched: list[pa.Table] = []
-    fetched_ids: set[str] = set()
-    memberships: dict[str, tuple[str, set[str], datetime]] = {}
     counts = {"full": 0, "incremental": 0, "reconciled": 0}
-    # Bindings with the same JQL share one search (and one membership snapshot).
-    groups: dict[str, list[BindingSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.jql or "", []).append(spec)
-    for jql, group in groups.items():
-        previous: pa.Table | None = None
-        known = since is not None
-        for spec in group:
-            rows = filter_in(mine, "binding_id", [spec.binding_id])
-            rows = rows.filter(pc.equal(rows.column("scope_hash"), scope_hash(spec)))
-            if rows.num_rows == 0:
-                known = False  # a new binding, or its JQL or field changed: search in full
-            elif previous is None:
-                previous = rows
-        known = known and previous is not None
-        pulled = _collect_tables(
-            connector.search_tables(jql, updated_since=since if known else None, numeric=numeric),
-            landing,
-            JIRA_ISSUES.schema,
+    fetched: list[pa.Table] = []
+    # binding id -> (scope hash, ids now matching or entering, snapshot time, replace?)
+    memberships: dict[str, tuple[str, pa.Array, datetime, bool]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-side") as side:
+        # The client reads serverInfo while the snapshots are read from disk.
+        connected = side.submit(connector.connect)
+        members = read_table(members_path, JIRA_BINDING_ISSUES.schema)
+        mine = _rows_with(members, "integration_id", integration_id)
+        connected.result()
+        numeric = connector.resolve_numeric_fields(
+            [s.field_name for s in specs if s.field_name is not None]
         )
-        fetched.append(pulled)
-        pulled_ids = _ids(pulled, "issue_id")
-        fetched_ids |= pulled_ids
-        if not known or previous is None:
-            counts["full"] += 1
-            matching, reconciled_at = pulled_ids, now
-        else:
-            counts["incremental"] += 1
-            previous_ids = _ids(previous, "issue_id")
-            reconciled_at = pc.min(previous.column("snapshot_at")).as_py() or now
-            expected = previous_ids | pulled_ids
-            due = now - reconciled_at >= reconcile_every
-            if not due and connector.approximate_count(jql) == len(expected):
-                matching = expected  # nothing left the JQL and nothing entered unseen
+        # Bindings with the same JQL share one search (and one membership snapshot). A JQL is
+        # read incrementally when every binding of it has a snapshot taken with its scope.
+        groups: dict[str, list[BindingSpec]] = {}
+        for spec in specs:
+            groups.setdefault(spec.jql or "", []).append(spec)
+        previous: dict[str, pa.Table | None] = {}
+        for jql, group in groups.items():
+            known: pa.Table | None = None
+            for spec in group:
+                rows = _rows_with(mine, "binding_id", spec.binding_id)
+                rows = _rows_with(rows, "scope_hash", scope_hash(spec))
+                if rows.num_rows == 0 or since is None:
+                    known = None
+                    break
+                if known is None:
+                    known = rows
+            previous[jql] = known
+        # Jira's count of each incrementally read JQL is asked for while the searches run.
+        futures: dict[str, Future[int]] = {}
+        for jql, rows in previous.items():
+            if rows is not None and now - _snapshot_at(rows, now) < reconcile_every:
+                futures[jql] = side.submit(connector.approximate_count, jql)
+        for jql, group in groups.items():
+            rows = previous[jql]
+            pulled = connector.search_table(
+                jql, updated_since=since if rows is not None else None, numeric=numeric
+            )
+            landing.add_table(pulled)
+            fetched.append(pulled)
+            pulled_ids = pc.unique(pulled.column("issue_id"))
+            replace, reconciled_at = True, now
+            if rows is None:
+                counts["full"] += 1
+                matching = pulled_ids
             else:
-                # Something was deleted, moved out or entered without an update (or the daily
-                # reconciliation is due): take Jira's id list, fetch what entered unseen.
-                counts["reconciled"] += 1
-                matching = set(connector.matching_ids(jql))
-                reconciled_at = now
-                entering = matching - previous_ids - fetched_ids
-                if entering:
-                    extra = _collect_tables(
-                        connector.fetch_by_ids(sorted(entering), numeric=numeric),
-                        landing,
-                        JIRA_ISSUES.schema,
+                counts["incremental"] += 1
+                previous_ids = rows.column("issue_id").combine_chunks()
+                # (the small side is the value set: hashing 50,000 ids costs more)
+                seen = previous_ids.filter(pc.is_in(previous_ids, pulled_ids))
+                entered = pulled_ids.filter(pc.invert(pc.is_in(pulled_ids, seen)))
+                future = futures.get(jql)
+                if future is not None and future.result() == len(previous_ids) + len(entered):
+                    # Nothing left the JQL and nothing entered unseen: add what entered.
+                    matching, replace = entered, False
+                    reconciled_at = _snapshot_at(rows, now)
+                else:
+                    # Something was deleted, moved out or entered without an update (or the
+                    # daily reconciliation is due): take Jira's id list, fetch what entered
+                    # unseen.
+                    counts["reconciled"] += 1
+                    matching = pc.unique(pa.array(connector.matching_ids(jql), pa.string()))
+                    have = pa.concat_arrays(
+                        [previous_ids, *(t.column("issue_id").combine_chunks() for t in fetched)]
                     )
-                    fetched.append(extra)
-                    fetched_ids |= _ids(extra, "issue_id")
-        for spec in group:
-            memberships[spec.binding_id] = (scope_hash(spec), matching, reconciled_at)
+                    entering = matching.filter(pc.invert(pc.is_in(matching, have)))
+                    if len(entering):
+                        extra = connector.fetch_by_ids(entering.to_pylist(), numeric=numeric)
+                        landing.add_table(extra)
+                        fetched.append(extra)
+            for spec in group:
+                memberships[spec.binding_id] = (scope_hash(spec), matching, reconciled_at, replace)
 
-    incoming = pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table()
-    new_members = pa.concat_tables(
-        [
-            filter_not_in(members, "integration_id", [integration_id]),
-            *(
-                membership_table(integration_id, binding_id, digest, ids, reconciled_at)
-                for binding_id, (digest, ids, reconciled_at) in memberships.items()
-            ),
-        ]
+    member_changes = _membership_changes(mine, memberships, integration_id)
+    # Every row is this integration's: the issue id alone is the key. A search may return
+    # an issue twice (updated while it was paged): the later copy is the newer.
+    incoming = dedupe_last(
+        pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table(),
+        ("issue_id",),
     )
-    # Issues of this integration that no binding matches any more leave the warehouse.
-    wanted = {issue_id for _, ids, _ in memberships.values() for issue_id in ids}
-    mine_issues = filter_in(issues, "integration_id", [integration_id])
-    stale = [i for i in _ids(mine_issues, "issue_id") if i not in wanted]
-    stale_keys = pa.array([f"{integration_id}\x1f{i}" for i in stale], type=pa.string())
-    merged, result = merge(issues, incoming, JIRA_ISSUES.key, drop=stale_keys)
-    if result.changed or not issues_path.exists():
-        write_table_atomically(issues_path, merged)
-    if not new_members.equals(members) or not members_path.exists():
-        write_table_atomically(members_path, new_members)
-    landing.records_written = result.inserted + result.updated + result.deleted
+    # Issues of this integration that no binding matches any more leave the warehouse. Only
+    # a replaced snapshot or a removed binding can drop one, so otherwise nothing is read.
+    stale = pa.array([], pa.string())
+    if any(replace for *_, replace in memberships.values()) or member_changes.dropped_bindings:
+        wanted = _wanted_ids(mine, memberships)
+        landed = filter_in(
+            read_table(issues_path, JIRA_ISSUES.schema), "integration_id", [integration_id]
+        )
+        landed_ids = landed.column("issue_id").combine_chunks()
+        stale = landed_ids.filter(pc.invert(pc.is_in(landed_ids, wanted)))
+    # Records read again unchanged (the watermark's overlap does that on purpose) are not
+    # written: only the current versions of rows as recent as the oldest one read are needed.
+    if incoming.num_rows:
+        oldest = pc.min(incoming.column("updated_at")).as_py()
+        current = (
+            read_recent(issues_path, JIRA_ISSUES.schema, column="updated_at", since=oldest)
+            if oldest is not None
+            else read_table(issues_path, JIRA_ISSUES.schema)
+        )
+        unchanged = same_rows(incoming, current, JIRA_ISSUES.key)
+        changed = incoming.filter(pc.invert(unchanged))
+    else:
+        changed = incoming
+    deletes = pa.table(
+        {
+            "integration_id": pa.array([integration_id] * len(stale), pa.string()),
+            "issue_id": stale,
+        }
+    )
+    issues_landing = land_changes(
+        issues_path,
+        schema=JIRA_ISSUES.schema,
+        key=JIRA_ISSUES.key,
+        upserts=changed,
+        deletes=deletes,
+        sort_by="updated_at",
+    )
+    members_landing = land_changes(
+        members_path,
+        schema=JIRA_BINDING_ISSUES.schema,
+        key=JIRA_BINDING_ISSUES.key,
+        upserts=member_changes.upserts,
+        deletes=member_changes.deletes,
+    )
+    landing.records_written = changed.num_rows + len(stale)
     landing.details = {
         "queries_full": counts["full"],
         "queries_incremental": counts["incremental"],
         "queries_reconciled": counts["reconciled"],
-        "issues_total": _count_for(merged, integration_id),
-        "memberships": sum(len(ids) for _, ids, _ in memberships.values()),
-        **_upsert_details(result),
+        "written": changed.num_rows,
+        "unchanged": incoming.num_rows - changed.num_rows,
+        "deleted": len(stale),
+        "memberships": member_changes.total,
+        "issues_landing": issues_landing,
+        "memberships_landing": members_landing,
     }
     return landing
+
+
+def _rows_with(table: pa.Table, column: str, value: str) -> pa.Table:
+    return table.filter(pc.equal(table.column(column), pa.scalar(value, pa.string())))
+
+
+def _snapshot_at(rows: pa.Table, default: datetime) -> datetime:
+    value = pc.min(rows.column("snapshot_at")).as_py()
+    return value if isinstance(value, datetime) else default
+
+
+@dataclass
+class _MemberChanges:
+    upserts: pa.Table
+    deletes: pa.Table
+    total: int
+    dropped_bindings: bool
+
+
+def _membership_changes(
+    mine: pa.Table,
+    memberships: dict[str, tuple[str, pa.Array, datetime, bool]],
+    integration_id: str,
+) -> _MemberChanges:
+    """What changes in the integration's membership rows: new rows (a replaced snapshot in
+    full, else the issues that entered) and the keys of rows that go (issues that left a
+    replaced snapshot, every row of a binding that no longer exists)."""
+    upserts: list[pa.Table] = []
+    deletes: list[pa.Table] = []
+    total = 0
+    binding_ids = mine.column("binding_id")
+    for binding_id, (digest, ids, at, replace) in memberships.items():
+        upserts.append(membership_table(integration_id, binding_id, digest, ids, at))
+        old = _rows_with(mine, "binding_id", binding_id)
+        if replace:
+            total += len(ids)
+            gone = old.filter(pc.invert(pc.is_in(old.column("issue_id"), ids)))
+            deletes.append(gone.select(list(JIRA_BINDING_ISSUES.key)))
+        else:
+            total += old.num_rows + len(ids)
+    dropped = mine.filter(
+        pc.invert(pc.is_in(binding_ids, pa.array(list(memberships), pa.string())))
+    )
+    deletes.append(dropped.select(list(JIRA_BINDING_ISSUES.key)))
+    key_schema = pa.schema([JIRA_BINDING_ISSUES.schema.field(k) for k in JIRA_BINDING_ISSUES.key])
+    return _MemberChanges(
+        upserts=pa.concat_tables(upserts) if upserts else JIRA_BINDING_ISSUES.schema.empty_table(),
+        deletes=pa.concat_tables([d.cast(key_schema) for d in deletes]),
+        total=total,
+        dropped_bindings=dropped.num_rows > 0,
+    )
+
+
+def _wanted_ids(
+    mine: pa.Table, memberships: dict[str, tuple[str, pa.Array, datetime, bool]]
+) -> pa.Array:
+    """Every issue id some binding of the integration matches after this sync."""
+    parts: list[pa.Array] = []
+    for binding_id, (_, ids, _, replace) in memberships.items():
+        parts.append(ids)
+        if not replace:
+            old = _rows_with(mine, "binding_id", binding_id)
+            parts.append(old.column("issue_id").combine_chunks())
+    return pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.string())
 
 
 def land_github(
@@ -667,7 +788,7 @@ def preview_sources(
         numeric = connector.resolve_numeric_fields([spec.field_name] if spec.field_name else [])
         issues = dedupe_last(  # parallel slices may return a boundary issue twice
             _collect_tables(
-                connector.search_tables(spec.jql or "", numeric=numeric),
+                [connector.search_table(spec.jql or "", numeric=numeric)],
                 landing,
                 JIRA_ISSUES.schema,
             ),

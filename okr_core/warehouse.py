@@ -7,10 +7,21 @@ Layout (one folder per tenant, nothing shared between tenants)::
     tenant=<id>/github/pull_requests.parquet   one row per (integration, pull request)
     tenant=<id>/models/<model>.parquet         outputs of the SQL models (Dagster assets)
 
-Every write replaces a whole file atomically: the new content goes to a temporary file in the
-same folder, is flushed to disk (``fsync``), then ``os.replace`` swaps it in and the folder entry
-is flushed. A reader or a crashed writer never sees half a file. Loads upsert by key, so
-repeating a landing (after a crash before the watermark moved) changes nothing.
+A landed table is its base file plus, after small syncs, *delta* files beside it
+(``issues.delta-00000007.parquet``): the rows a sync upserted and *tombstones* (``_deleted``) for
+the keys it removed, numbered in landing order. :func:`read_table` reads base and deltas and keeps
+the newest version of each key, so readers (the SQL models, previews, tests) always see one
+table. :func:`land_changes` appends a delta when the change is small next to the base, and
+otherwise (or once deltas add up to a quarter of the base, or 16 files) rewrites the base with
+everything merged: a 1% re-sync writes 1% of the rows instead of the whole file. The base records
+the last delta it includes (Parquet metadata ``okr.delta_seq``), so deltas left behind by a
+crash during compaction are ignored, not applied twice. Landing a delta also bumps the base
+file's modification time, so anything that watches the table's path sees every change.
+
+Every file is written atomically: the new content goes to a temporary file in the same folder, is
+flushed to disk (``fsync``), then ``os.replace`` swaps it in and the folder entry is flushed. A
+reader or a crashed writer never sees half a file. Loads upsert by key, so repeating a landing
+(after a crash before the watermark moved) changes nothing.
 
 Writers of one tenant's source folder serialise on an ``fcntl`` lock file in that folder (a
 webhook-triggered and a scheduled sync of the same tenant may overlap).
@@ -21,12 +32,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,12 +92,211 @@ def model_path(warehouse_dir: Path, tenant_id: uuid.UUID | str, model: str) -> P
 # -- reading and writing whole files -----------------------------------------------------------
 
 
+DELETED = "_deleted"  # the tombstone flag of delta rows
+SEQ_KEY = b"okr.delta_seq"  # in a base file: the last delta merged into it
+KEY_KEY = b"okr.key"  # in a delta file: the key columns, comma-separated
+MAX_DELTAS = 16
+_DELTA = re.compile(r"^(?P<stem>.+)\.delta-(?P<seq>\d{8})\.parquet$")
+
+
+def delta_paths(path: Path) -> list[tuple[int, Path]]:
+    """The table's delta files as ``(sequence, path)``, oldest first (merged ones included)."""
+    found = []
+    stem = path.stem
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        match = _DELTA.match(name)
+        if match is not None and match.group("stem") == stem:
+            found.append((int(match.group("seq")), path.parent / name))
+    return sorted(found)
+
+
+def _base_seq(metadata: dict[bytes, bytes] | None) -> int:
+    return int((metadata or {}).get(SEQ_KEY, b"0"))
+
+
+def _pending(path: Path) -> tuple[int, list[tuple[int, Path]]]:
+    """The base's sequence and the deltas not merged into it yet."""
+    seq = _base_seq(pq.read_schema(path).metadata) if path.exists() else 0
+    return seq, [(n, p) for n, p in delta_paths(path) if n > seq]
+
+
+def table_files(path: Path) -> list[Path]:
+    """The files that hold the table now (the base, if any, and its pending deltas)."""
+    _, pending = _pending(path)
+    return ([path] if path.exists() else []) + [p for _, p in pending]
+
+
 def read_table(path: Path, schema: pa.Schema) -> pa.Table:
-    """The file's rows in ``schema`` (an empty table when the file does not exist yet)."""
+    """The table at ``path`` in ``schema``: its base file with its deltas applied (the newest
+    version of each key; tombstoned keys gone). Empty when nothing has landed yet."""
+    raw = pq.read_table(path) if path.exists() else None
+    base = schema.empty_table() if raw is None else conform(raw, schema)
+    seq = 0 if raw is None else _base_seq(raw.schema.metadata)
+    return _apply_deltas(base, path, seq, schema)
+
+
+def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) -> pa.Table:
+    """The current rows whose ``column`` is at least ``since``, plus every row pending deltas
+    changed (whatever its ``column``), read from the base's row groups that can hold such rows
+    only (their statistics say so): bases are sorted by that column, so that is their end."""
     if not path.exists():
         return schema.empty_table()
-    table = pq.read_table(path)
-    return conform(table, schema)
+    handle = pq.ParquetFile(path)
+    seq = _base_seq(handle.schema_arrow.metadata)
+    metadata = handle.metadata
+    groups = []
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        newest = None
+        for position in range(group.num_columns):
+            chunk = group.column(position)
+            stats = chunk.statistics
+            if chunk.path_in_schema == column and stats is not None and stats.has_min_max:
+                newest = stats.max
+        if newest is None or _utc(newest) >= since:
+            groups.append(index)
+    base = conform(handle.read_row_groups(groups), schema) if groups else schema.empty_table()
+    base = base.filter(
+        pc.greater_equal(base.column(column), pa.scalar(since, base.schema.field(column).type))
+    )
+    return _apply_deltas(base, path, seq, schema)
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _apply_deltas(base: pa.Table, path: Path, seq: int, schema: pa.Schema) -> pa.Table:
+    pending = [p for n, p in delta_paths(path) if n > seq]
+    if not pending:
+        return base
+    deltas = [pq.read_table(p) for p in pending]
+    key = tuple(deltas[-1].schema.metadata[KEY_KEY].decode().split(","))
+    changes = dedupe_last(pa.concat_tables([_as_delta(d, schema) for d in deltas]), key)
+    kept = base.filter(
+        pc.invert(pc.is_in(key_column(base, key), value_set=key_column(changes, key)))
+    )
+    live = changes.filter(pc.invert(changes.column(DELETED))).drop_columns([DELETED])
+    return pa.concat_tables([kept, conform(live, schema)])
+
+
+def same_rows(
+    incoming: pa.Table,
+    current: pa.Table,
+    key: Sequence[str],
+    *,
+    ignore: Sequence[str] = ("landed_at",),
+) -> pa.Array:
+    """For each row of ``incoming``: does ``current`` hold the same row (same key, same values
+    apart from ``ignore``)? ``current`` has each key once."""
+    if incoming.num_rows == 0 or current.num_rows == 0:
+        return pa.array([False] * incoming.num_rows, pa.bool_())
+    positions = pc.index_in(
+        key_column(incoming, key), value_set=key_column(current, key).combine_chunks()
+    )
+    found = pc.is_valid(positions)
+    same = found
+    aligned = current.take(pc.fill_null(positions, 0))
+    nested = []
+    for name in incoming.column_names:
+        if name in ignore or name in key:
+            continue
+        left = incoming.column(name)
+        right = aligned.column(name).cast(left.type)
+        if pa.types.is_nested(left.type):
+            nested.append(name)
+            continue
+        equal = pc.fill_null(pc.equal(left, right), False)
+        both_null = pc.and_(pc.is_null(left), pc.is_null(right))
+        same = pc.and_(same, pc.or_(equal, both_null))
+    if nested:
+        candidates = pc.indices_nonzero(same)  # rows equal so far: compare the nested values
+        if len(candidates):
+            left_rows = incoming.select(nested).take(candidates).to_pylist()
+            right_rows = aligned.select(nested).take(candidates).to_pylist()
+            flags = same.to_pylist()
+            for row, a, b in zip(candidates.to_pylist(), left_rows, right_rows, strict=True):
+                flags[row] = a == b
+            return pa.array(flags, pa.bool_())
+    return same.combine_chunks() if isinstance(same, pa.ChunkedArray) else same
+
+
+def _delta_schema(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(DELETED, pa.bool_(), nullable=False))
+
+
+def _as_delta(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    flags = table.column(DELETED).cast(pa.bool_())
+    return conform(table, schema).append_column(pa.field(DELETED, pa.bool_()), flags)
+
+
+def land_changes(
+    path: Path,
+    *,
+    schema: pa.Schema,
+    key: Sequence[str],
+    upserts: pa.Table,
+    deletes: pa.Table | None = None,
+    sort_by: str | None = None,
+) -> str:
+    """Upsert ``upserts`` (each key once) and remove the keys in ``deletes`` (key columns
+    only), durably.
+
+    Appends a delta when the change is small next to the base; otherwise rewrites the base
+    with everything merged (sorted by ``sort_by``, so readers of recent rows touch only the
+    last row groups). Returns what it did: ``"none"``, ``"delta"`` or ``"rewrite"``.
+    """
+    deletes = (
+        deletes if deletes is not None else pa.table({k: pa.array([], pa.string()) for k in key})
+    )
+    if upserts.num_rows == 0 and deletes.num_rows == 0:
+        return "none"
+    seq, pending = _pending(path)
+    base_rows = pq.read_metadata(path).num_rows if path.exists() else 0
+    pending_rows = sum(pq.read_metadata(p).num_rows for _, p in pending)
+    new_rows = upserts.num_rows + deletes.num_rows
+    if base_rows == 0 or (pending_rows + new_rows) * 4 > base_rows or len(pending) + 1 > MAX_DELTAS:
+        current = read_table(path, schema)
+        if current.num_rows:
+            gone = pa.concat_arrays(
+                [
+                    key_column(upserts, key).combine_chunks(),
+                    key_column(deletes, key).combine_chunks(),
+                ]
+            )
+            current = current.filter(pc.invert(pc.is_in(key_column(current, key), gone)))
+        merged = pa.concat_tables([current, upserts.cast(schema)])
+        if sort_by is not None:
+            merged = merged.sort_by([(sort_by, "ascending"), *((k, "ascending") for k in key)])
+        write_table_atomically(path, merged)
+        return "rewrite"
+    number = max([seq, *(n for n, _ in pending)]) + 1
+    count = deletes.num_rows
+    tombstones = pa.Table.from_arrays(
+        [
+            deletes.column(f.name).cast(f.type) if f.name in key else pa.nulls(count, f.type)
+            for f in schema
+        ]
+        + [pa.array([True] * count, pa.bool_())],
+        schema=_delta_schema(schema),
+    )
+    rows = upserts.cast(schema)
+    rows = rows.append_column(
+        pa.field(DELETED, pa.bool_(), nullable=False),
+        pa.array([False] * rows.num_rows, pa.bool_()),
+    )
+    delta = pa.concat_tables([rows, tombstones]).replace_schema_metadata(
+        {KEY_KEY: ",".join(key).encode()}
+    )
+    _write_file(path.parent / f"{path.stem}.delta-{number:08d}.parquet", delta, durable=True)
+    os.utime(path)  # the table changed: its path's modification time says so
+    return "delta"
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -98,17 +311,35 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def write_table_atomically(path: Path, table: pa.Table, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``table`` in one step (readers see the old or the new file).
+    """Replace the table at ``path`` with ``table`` in one step (readers see the old or the
+    new table); pending deltas are merged into the old one, so they are dropped.
 
     ``durable`` also flushes the file and its folder entry to disk before returning, which
     landed data needs (the watermark moves right after); derived outputs that are recomputed
     from it anyway skip the two ``fsync`` calls.
     """
+    deltas = delta_paths(path)
+    if deltas:
+        metadata = dict(table.schema.metadata or {})
+        metadata[SEQ_KEY] = str(deltas[-1][0]).encode()
+        table = table.replace_schema_metadata(metadata)
+    _write_file(path, table, durable=durable)
+    for _, delta in deltas:  # merged now; a crash before this leaves them ignored
+        delta.unlink(missing_ok=True)
+
+
+def _write_file(path: Path, table: pa.Table, *, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="snappy")
+            pq.write_table(
+                table,
+                handle,
+                compression="snappy",
+                use_dictionary=_dictionary_columns(table),
+                row_group_size=ROW_GROUP_ROWS,
+            )
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -118,6 +349,31 @@ def write_table_atomically(path: Path, table: pa.Table, *, durable: bool = True)
         raise
     if durable:
         _fsync_dir(path.parent)
+
+
+ROW_GROUP_ROWS = 16_384
+# Columns with few distinct values, dictionary-encoded (others are not: dictionary pages of
+# unique ids and timestamps cost time and save nothing).
+_DICTIONARY_COLUMNS = frozenset(
+    {
+        "integration_id",
+        "binding_id",
+        "scope_hash",
+        "project_key",
+        "status_name",
+        "status_category_key",
+        "snapshot_at",
+        "landed_at",
+        "repository",
+        "state",
+        "author_login",
+        "base_ref",
+    }
+)
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    return [name for name in table.column_names if name in _DICTIONARY_COLUMNS]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -147,7 +403,10 @@ def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """Keep the last row of each key (later pages carry newer versions of a record)."""
     if table.num_rows == 0:
         return table
-    keys = pa.table({"k": key_column(table, key), "i": pa.array(range(table.num_rows))})
+    column = key_column(table, key)
+    if pc.count_distinct(column).as_py() == table.num_rows:
+        return table  # no key twice (the usual case): nothing to drop
+    keys = pa.table({"k": column, "i": pa.array(range(table.num_rows))})
     last = keys.group_by("k").aggregate([("i", "max")]).column("i_max")
     return table.take(pc.take(last, pc.sort_indices(last)))  # row positions, in file order
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from okr_core import warehouse
 from okr_core.warehouse import (
     WarehouseBusy,
+    land_changes,
     locked,
     merge,
+    read_recent,
     read_table,
+    same_rows,
+    table_files,
     tenant_dir,
     write_table_atomically,
 )
@@ -102,3 +108,95 @@ def test_re_reading_an_unchanged_record_is_not_a_change() -> None:
     assert (same.updated, same.unchanged, same.changed) == (0, 1, False)
     _, different = merge(existing, rows(("a", "2", 3)), ("integration_id", "id"))
     assert (different.updated, different.unchanged, different.changed) == (1, 0, True)
+
+
+# -- deltas --------------------------------------------------------------------------------------
+
+KEY = ("integration_id", "id")
+
+
+def many(count: int, value: int = 0) -> pa.Table:
+    return rows(*(("a", str(n), value) for n in range(count)))
+
+
+def land(path: Path, upserts: pa.Table, deletes: list[str] | None = None) -> str:
+    gone = pa.table(
+        {
+            "integration_id": pa.array(["a"] * len(deletes or []), pa.string()),
+            "id": pa.array(deletes or [], pa.string()),
+        }
+    )
+    return land_changes(path, schema=SCHEMA, key=KEY, upserts=upserts, deletes=gone)
+
+
+def as_dict(table: pa.Table) -> dict[str, int]:
+    return {r["id"]: r["v"] for r in table.to_pylist()}
+
+
+def test_small_changes_land_as_deltas_that_readers_apply(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    assert land(path, many(100)) == "rewrite"  # nothing landed yet: the base
+    base_bytes = path.read_bytes()
+    assert land(path, rows(("a", "1", 10), ("a", "100", 100)), deletes=["2"]) == "delta"
+    assert path.read_bytes() == base_bytes  # the base is not rewritten
+    assert len(table_files(path)) == 2
+    table = read_table(path, SCHEMA)
+    expected = {str(n): 0 for n in range(100)} | {"1": 10, "100": 100}
+    del expected["2"]
+    assert as_dict(table) == expected
+    assert table.num_rows == len(expected)  # one row per key
+    # A later delta wins over an earlier one, and a deleted key can come back.
+    assert land(path, rows(("a", "1", 11), ("a", "2", 22))) == "delta"
+    assert as_dict(read_table(path, SCHEMA)) == expected | {"1": 11, "2": 22}
+    assert land(path, SCHEMA.empty_table()) == "none"
+
+
+def test_deltas_are_compacted_into_the_base_when_they_add_up(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    land(path, many(100))
+    outcomes = [land(path, rows(("a", str(n), n + 1000))) for n in range(30)]
+    assert outcomes[:18] == ["delta"] * 16 + ["rewrite", "delta"]  # 16 deltas at most
+    table = read_table(path, SCHEMA)
+    assert as_dict(table) == {str(n): (n + 1000 if n < 30 else 0) for n in range(100)}
+    # After a rewrite only the deltas landed since remain beside the base.
+    pending = [p for p in tmp_path.iterdir() if ".delta-" in p.name]
+    assert len(pending) == len(table_files(path)) - 1 == outcomes[::-1].index("rewrite")
+
+
+def test_deltas_a_crashed_compaction_left_behind_are_not_applied_again(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    land(path, many(10))
+    land(path, rows(("a", "1", 1)), deletes=["2"])
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir() if ".delta-" in p.name}
+    merged = read_table(path, SCHEMA)
+    write_table_atomically(path, merged.filter(pc.not_equal(merged.column("id"), "3")))
+    for name, content in saved.items():  # the crash: the merged deltas were not removed
+        (tmp_path / name).write_bytes(content)
+    after = as_dict(read_table(path, SCHEMA))
+    assert "3" not in after
+    assert "2" not in after
+    assert after["1"] == 1
+    assert table_files(path) == [path]
+    land(path, rows(("a", "3", 33)))  # numbered after the leftovers, so it is applied
+    assert as_dict(read_table(path, SCHEMA))["3"] == 33
+
+
+def test_recent_rows_come_from_the_end_of_the_base_and_from_deltas(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    base = pa.Table.from_pylist(
+        [
+            {"integration_id": "a", "id": str(n), "v": 0, "at": datetime(2026, 1, 1, tzinfo=UTC)}
+            for n in range(3)
+        ]
+        + [{"integration_id": "a", "id": "9", "v": 0, "at": datetime(2026, 3, 1, tzinfo=UTC)}],
+        schema=pa.schema([*SCHEMA, pa.field("at", pa.timestamp("us", tz="UTC"))]),
+    )
+    schema = base.schema
+    land_changes(path, schema=schema, key=KEY, upserts=base, sort_by="at")
+    old_change = base.slice(0, 1).set_column(2, "v", pa.array([5]))
+    land_changes(path, schema=schema, key=KEY, upserts=old_change)
+    recent = read_recent(path, schema, column="at", since=datetime(2026, 2, 1, tzinfo=UTC))
+    assert sorted(recent.column("id").to_pylist()) == ["0", "9"]  # a delta row, a recent row
+    assert same_rows(recent, read_table(path, schema), KEY).to_pylist() == [True, True]
+    changed = recent.set_column(2, "v", pa.array([7, 7]))
+    assert same_rows(changed, read_table(path, schema), KEY).to_pylist() == [False, False]

@@ -17,7 +17,6 @@ renamed as (
 
         ---------- text
         summary,
-        issue_type,
         status_name,
         lower(status_category_key) as status_category_key,
 

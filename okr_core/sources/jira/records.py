@@ -1,17 +1,25 @@
 """Jira record shapes: what a search page's issue becomes when it lands in the warehouse.
 
 Landed columns are the few the metrics need, typed; nothing else of the issue is kept (no
-descriptions, no comments, no people), so the warehouse holds as little as the KR values need.
-Numeric fields a binding sums (story points) land in ``numeric_fields``, keyed both by the
-name the binding used and by the Jira field id.
+descriptions, no comments, no people), so the warehouse holds as little as the KR values need,
+and searches ask Jira for exactly those fields (:data:`BASE_FIELDS`): the project key is read
+off the issue key (``ENG-12``), so ``project`` is not requested. Numeric fields a binding sums
+(story points) land in ``numeric_fields``, keyed both by the name the binding used and by the
+Jira field id.
+
+A search page is decoded straight into typed structs (:func:`page_decoder`, msgspec): fields
+that are not landed are skipped by the decoder instead of becoming Python dicts, and
+:class:`IssueColumns` gathers pages column by column, so a whole search becomes one Arrow table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,8 +27,6 @@ import pyarrow.compute as pc
 BASE_FIELDS = (
     "summary",
     "status",
-    "issuetype",
-    "project",
     "created",
     "updated",
     "resolutiondate",
@@ -28,6 +34,7 @@ BASE_FIELDS = (
 )
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+NUMERIC_FIELDS_TYPE = pa.map_(pa.string(), pa.float64())
 
 ISSUE_SCHEMA = pa.schema(
     [
@@ -36,14 +43,13 @@ ISSUE_SCHEMA = pa.schema(
         pa.field("issue_key", pa.string()),
         pa.field("project_key", pa.string()),
         pa.field("summary", pa.string()),
-        pa.field("issue_type", pa.string()),
         pa.field("status_name", pa.string()),
         pa.field("status_category_key", pa.string()),
         pa.field("created_at", TIMESTAMP),
         pa.field("updated_at", TIMESTAMP),
         pa.field("resolved_at", TIMESTAMP),
         pa.field("status_category_changed_at", TIMESTAMP),
-        pa.field("numeric_fields", pa.map_(pa.string(), pa.float64())),
+        pa.field("numeric_fields", NUMERIC_FIELDS_TYPE),
         pa.field("landed_at", TIMESTAMP),
     ]
 )
@@ -74,13 +80,6 @@ def parse_jira_time(value: Any) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _name(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        name = value.get("name") or value.get("key")
-        return None if name is None else str(name)
-    return None
-
-
 def _number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -92,104 +91,163 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def issue_record(
-    raw: Mapping[str, Any],
-    *,
-    integration_id: str,
-    numeric_fields: Mapping[str, str],
-    landed_at: datetime,
-) -> dict[str, Any]:
-    """One landed row from one issue of a search page.
+# -- decoding a search page ------------------------------------------------------------------
+
+
+class _Category(msgspec.Struct):
+    key: str | None = None
+
+
+class _Status(msgspec.Struct):
+    name: str | None = None
+    statusCategory: _Category | None = None  # noqa: N815 - Jira's name
+
+
+_TIME_FIELDS = ("created", "updated", "resolutiondate", "statuscategorychangedate")
+
+
+@functools.lru_cache(maxsize=64)
+def page_decoder(numeric_ids: tuple[str, ...] = ()) -> msgspec.json.Decoder[Any]:
+    """A decoder of ``search/jql`` pages that keeps the landed fields only (and the numeric
+    fields with these ids, as whatever JSON value Jira sends); anything else is skipped.
+
+    A page that is not JSON or not shaped like a search page raises ``msgspec.DecodeError``
+    (a ``ValueError``)."""
+    fields: list[tuple[str, Any, Any]] = [
+        ("summary", str | None, None),
+        ("status", _Status | None, None),
+        *((name, str | None, None) for name in _TIME_FIELDS),
+        *((f"n{index}", Any, None) for index in range(len(numeric_ids))),
+    ]
+    rename = {f"n{index}": field_id for index, field_id in enumerate(numeric_ids)}
+    issue_fields = msgspec.defstruct("IssueFields", fields, rename=rename)
+    issue = msgspec.defstruct(
+        "Issue", [("id", str), ("key", str | None, None), ("fields", issue_fields | None, None)]
+    )
+    issue_list: Any = list.__class_getitem__(issue)  # list[issue], built at run time
+    page = msgspec.defstruct(
+        "SearchPage",
+        [
+            ("issues", issue_list),
+            ("nextPageToken", str | None, None),
+            ("isLast", bool | None, None),
+        ],
+    )
+    return msgspec.json.Decoder(page)
+
+
+def next_token(page: Any) -> str | None:
+    """The token of the page after ``page`` (None on the last page)."""
+    token = page.nextPageToken
+    if not token or page.isLast is True:
+        return None
+    return str(token)
+
+
+class IssueColumns:
+    """Decoded issues gathered column by column, made into one ``ISSUE_SCHEMA`` table at the
+    end (one Arrow array per column for the whole search, not per page).
 
     ``numeric_fields`` maps the names bindings use to Jira field ids (``{"Story point
-    estimate": "customfield_10016"}``); each value lands under both keys.
+    estimate": "customfield_10016"}``); each value lands under both keys. Pages must come from
+    ``page_decoder(numeric_ids(numeric_fields))``.
     """
-    fields: Mapping[str, Any] = raw.get("fields") or {}
-    status = fields.get("status") or {}
-    category = status.get("statusCategory") or {} if isinstance(status, Mapping) else {}
-    project = fields.get("project") or {}
-    numbers: dict[str, float] = {}
-    for name, field_id in numeric_fields.items():
-        value = _number(fields.get(field_id))
-        if value is not None:
-            numbers[name] = value
-            numbers[field_id] = value
-    return {
-        "integration_id": integration_id,
-        "issue_id": str(raw["id"]),
-        "issue_key": raw.get("key"),
-        "project_key": project.get("key") if isinstance(project, Mapping) else None,
-        "summary": fields.get("summary"),
-        "issue_type": _name(fields.get("issuetype")),
-        "status_name": _name(status),
-        "status_category_key": category.get("key") if isinstance(category, Mapping) else None,
-        "created_at": parse_jira_time(fields.get("created")),
-        "updated_at": parse_jira_time(fields.get("updated")),
-        "resolved_at": parse_jira_time(fields.get("resolutiondate")),
-        "status_category_changed_at": parse_jira_time(fields.get("statuscategorychangedate")),
-        "numeric_fields": sorted(numbers.items()),
-        "landed_at": landed_at,
-    }
+
+    def __init__(self, numeric_fields: Mapping[str, str] | None = None) -> None:
+        self.numeric_fields = dict(numeric_fields or {})
+        self._field_ids = numeric_ids(self.numeric_fields)
+        self.ids: list[str] = []
+        self.keys: list[str | None] = []
+        self.summaries: list[str | None] = []
+        self.status_names: list[str | None] = []
+        self.category_keys: list[str | None] = []
+        self.times: dict[str, list[str | None]] = {name: [] for name in _TIME_FIELDS}
+        self.numbers: list[list[Any]] = [[] for _ in self._field_ids]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, issues: Sequence[Any]) -> None:
+        """Issues of one decoded page."""
+        empty = _EMPTY
+        fields = [i.fields or empty for i in issues]
+        self.ids += [i.id for i in issues]
+        self.keys += [i.key for i in issues]
+        self.summaries += [f.summary for f in fields]
+        statuses = [f.status for f in fields]
+        self.status_names += [None if s is None else s.name for s in statuses]
+        self.category_keys += [
+            None if s is None or s.statusCategory is None else s.statusCategory.key
+            for s in statuses
+        ]
+        for name, values in self.times.items():
+            values += [getattr(f, name) for f in fields]
+        for index, values in enumerate(self.numbers):
+            attr = f"n{index}"
+            values += [getattr(f, attr, None) for f in fields]
+
+    def table(self, *, integration_id: str, landed_at: datetime) -> pa.Table:
+        count = len(self.ids)
+        keys = pa.array(self.keys, pa.string())
+        columns = [
+            pa.repeat(pa.scalar(integration_id, pa.string()), count),
+            pa.array(self.ids, pa.string()),
+            keys,
+            pc.replace_substring_regex(keys, pattern=r"-[0-9]+$", replacement=""),
+            pa.array(self.summaries, pa.string()),
+            pa.array(self.status_names, pa.string()),
+            pa.array(self.category_keys, pa.string()),
+            *(_timestamps(self.times[name]) for name in _TIME_FIELDS),
+            self._numeric_column(count),
+            pa.repeat(pa.scalar(landed_at, TIMESTAMP), count),
+        ]
+        return pa.Table.from_arrays(columns, schema=ISSUE_SCHEMA)
+
+    def _numeric_column(self, count: int) -> pa.Array:
+        """One map per row: ``{binding's name: value, field id: value}``, keys sorted."""
+        entries: list[tuple[str, int]] = []  # (key, index into self.numbers)
+        for index, field_id in enumerate(self._field_ids):
+            names = {field_id, *(n for n, f in self.numeric_fields.items() if f == field_id)}
+            entries += [(name, index) for name in names]
+        entries.sort()
+        offsets = [0]
+        keys: list[str] = []
+        values: list[float] = []
+        if entries:
+            parsed = [[_number(v) for v in column] for column in self.numbers]
+            for row in range(count):
+                for name, index in entries:
+                    value = parsed[index][row]
+                    if value is not None:
+                        keys.append(name)
+                        values.append(value)
+                offsets.append(len(keys))
+        else:
+            offsets *= count + 1
+        return pa.MapArray.from_arrays(
+            pa.array(offsets, pa.int32()),
+            pa.array(keys, pa.string()),
+            pa.array(values, pa.float64()),
+            type=NUMERIC_FIELDS_TYPE,
+        )
+
+
+def numeric_ids(numeric_fields: Mapping[str, str]) -> tuple[str, ...]:
+    """The distinct field ids of ``numeric_fields``, sorted (the decoder's cache key)."""
+    return tuple(sorted(set(numeric_fields.values())))
+
+
+_EMPTY = page_decoder().decode(b'{"issues":[{"id":"0","fields":{}}]}').issues[0].fields
 
 
 def _timestamps(values: list[Any]) -> pa.Array:
     """Jira timestamps parsed in bulk by Arrow (``...T04:00:00.000+0000`` with any offset);
     values Arrow cannot read fall back to :func:`parse_jira_time` one by one."""
-    raw = pa.array([None if v is None else str(v) for v in values], pa.string())
+    raw = pa.array(values, pa.string())
     try:
         return raw.cast(TIMESTAMP)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pa.array([parse_jira_time(v) for v in values], TIMESTAMP)
-
-
-def issues_table(
-    issues: list[dict[str, Any]],
-    *,
-    integration_id: str,
-    numeric_fields: Mapping[str, str],
-    landed_at: datetime,
-) -> pa.Table:
-    """One search page's issues as landed rows (``ISSUE_SCHEMA``), built column by column:
-    the same rows as :func:`issue_record`, several times faster for 100-issue pages."""
-    fields: list[Mapping[str, Any]] = [i.get("fields") or {} for i in issues]
-    statuses = [f.get("status") or {} for f in fields]
-    categories = [s.get("statusCategory") or {} if isinstance(s, Mapping) else {} for s in statuses]
-    projects = [f.get("project") or {} for f in fields]
-    numbers: list[list[tuple[str, float]]] = [[] for _ in issues]
-    for name, field_id in numeric_fields.items():
-        for row, f in zip(numbers, fields, strict=True):
-            value = _number(f.get(field_id))
-            if value is not None:
-                row.append((name, value))
-                if field_id != name:
-                    row.append((field_id, value))
-    count = len(issues)
-    columns = {
-        "integration_id": pa.array([integration_id] * count, pa.string()),
-        "issue_id": pa.array([str(i["id"]) for i in issues], pa.string()),
-        "issue_key": pa.array([i.get("key") for i in issues], pa.string()),
-        "project_key": pa.array(
-            [p.get("key") if isinstance(p, Mapping) else None for p in projects], pa.string()
-        ),
-        "summary": pa.array([f.get("summary") for f in fields], pa.string()),
-        "issue_type": pa.array([_name(f.get("issuetype")) for f in fields], pa.string()),
-        "status_name": pa.array([_name(s) for s in statuses], pa.string()),
-        "status_category_key": pa.array(
-            [c.get("key") if isinstance(c, Mapping) else None for c in categories], pa.string()
-        ),
-        "created_at": _timestamps([f.get("created") for f in fields]),
-        "updated_at": _timestamps([f.get("updated") for f in fields]),
-        "resolved_at": _timestamps([f.get("resolutiondate") for f in fields]),
-        "status_category_changed_at": _timestamps(
-            [f.get("statuscategorychangedate") for f in fields]
-        ),
-        "numeric_fields": pa.array(
-            [sorted(dict(row).items()) for row in numbers],
-            ISSUE_SCHEMA.field("numeric_fields").type,
-        ),
-        "landed_at": pa.array([landed_at] * count, TIMESTAMP),
-    }
-    return pa.Table.from_arrays(list(columns.values()), schema=ISSUE_SCHEMA)
 
 
 def max_updated(table: pa.Table) -> datetime | None:
