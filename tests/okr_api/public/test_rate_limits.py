@@ -98,6 +98,8 @@ def test_every_response_carries_the_headers(
 
 
 def _exhaust_and_recover(client: TestClient, key: str) -> None:
+    """Three allowed in a 5 s window (wide enough that a loaded machine still sends the fourth
+    inside it), the fourth refused, and allowed again once the window has passed."""
     statuses = [client.get(URL, headers=bearer(key)).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     refused = client.get(URL, headers=bearer(key))
@@ -106,10 +108,10 @@ def _exhaust_and_recover(client: TestClient, key: str) -> None:
     body = refused.json()
     assert body["code"] == "rate_limited"
     retry_after = int(refused.headers["Retry-After"])
-    assert 1 <= retry_after <= 2
+    assert 1 <= retry_after <= 5
     assert body["retry_after_seconds"] == retry_after
     assert refused.headers["X-RateLimit-Remaining"] == "0"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         time.sleep(0.25)
         again = client.get(URL, headers=bearer(key))
@@ -123,14 +125,14 @@ def _exhaust_and_recover(client: TestClient, key: str) -> None:
 def test_429_at_the_limit_and_recovery_in_memory(
     public: TestClient, okrs_a: OkrData, issue_key: IssueKey, limit: Limit
 ) -> None:
-    assert limit(per_key="3/2 seconds").backend == "memory"
+    assert limit(per_key="3/5 seconds").backend == "memory"
     _exhaust_and_recover(public, issue_key(okrs_a.world))
 
 
 def test_429_at_the_limit_and_recovery_on_redis(
     public: TestClient, okrs_a: OkrData, issue_key: IssueKey, limit: Limit
 ) -> None:
-    limiter = limit(per_key="3/2 seconds", redis_url=SHARED_REDIS)
+    limiter = limit(per_key="3/5 seconds", redis_url=SHARED_REDIS)
     assert limiter.backend == "redis"
     before = limiter.fail_open_total
     _exhaust_and_recover(public, issue_key(okrs_a.world))
