@@ -343,7 +343,10 @@ def land_jira(
 
 
 def _rows_with(table: pa.Table, column: str, value: str) -> pa.Table:
-    return table.filter(pc.equal(table.column(column), pa.scalar(value, pa.string())))
+    mask = pc.equal(table.column(column), pa.scalar(value, pa.string()))
+    if pc.all(mask).as_py() is not False:  # all rows (one integration, one binding): no copy
+        return table
+    return table.filter(mask)
 
 
 def _snapshot_at(rows: pa.Table, default: datetime) -> datetime:

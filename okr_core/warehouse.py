@@ -133,7 +133,7 @@ def table_files(path: Path) -> list[Path]:
 def read_table(path: Path, schema: pa.Schema) -> pa.Table:
     """The table at ``path`` in ``schema``: its base file with its deltas applied (the newest
     version of each key; tombstoned keys gone). Empty when nothing has landed yet."""
-    raw = pq.read_table(path) if path.exists() else None
+    raw = _read_file(path) if path.exists() else None
     base = schema.empty_table() if raw is None else conform(raw, schema)
     seq = 0 if raw is None else _base_seq(raw.schema.metadata)
     return _apply_deltas(base, path, seq, schema)
@@ -166,6 +166,23 @@ def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) 
     return _apply_deltas(base, path, seq, schema)
 
 
+def _ascending(column: pa.ChunkedArray) -> bool:
+    """Is ``column`` sorted already (a search ordered by it usually is)? Nulls are not."""
+    if column.null_count:
+        return False
+    if len(column) < 2:
+        return True
+    flat = column.combine_chunks()
+    return bool(pc.all(pc.less_equal(flat[:-1], flat[1:])).as_py())
+
+
+def _read_file(path: Path) -> pa.Table:
+    """A Parquet file; columns with few distinct values are read as dictionaries (decoding
+    them to plain strings afterwards is cheaper than reading them as strings)."""
+    names = pq.read_schema(path).names
+    return pq.read_table(path, read_dictionary=[n for n in names if n in _DICTIONARY_COLUMNS])
+
+
 def _utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -176,7 +193,7 @@ def _apply_deltas(base: pa.Table, path: Path, seq: int, schema: pa.Schema) -> pa
     pending = [p for n, p in delta_paths(path) if n > seq]
     if not pending:
         return base
-    deltas = [pq.read_table(p) for p in pending]
+    deltas = [_read_file(p) for p in pending]
     key = tuple(deltas[-1].schema.metadata[KEY_KEY].decode().split(","))
     changes = dedupe_last(pa.concat_tables([_as_delta(d, schema) for d in deltas]), key)
     kept = base.filter(
@@ -272,7 +289,7 @@ def land_changes(
             )
             current = current.filter(pc.invert(pc.is_in(key_column(current, key), gone)))
         merged = pa.concat_tables([current, upserts.cast(schema)])
-        if sort_by is not None:
+        if sort_by is not None and not _ascending(merged.column(sort_by)):
             merged = merged.sort_by([(sort_by, "ascending"), *((k, "ascending") for k in key)])
         write_table_atomically(path, merged)
         return "rewrite"
@@ -351,7 +368,7 @@ def _write_file(path: Path, table: pa.Table, *, durable: bool) -> None:
         _fsync_dir(path.parent)
 
 
-ROW_GROUP_ROWS = 16_384
+ROW_GROUP_ROWS = 8_192
 # Columns with few distinct values, dictionary-encoded (others are not: dictionary pages of
 # unique ids and timestamps cost time and save nothing).
 _DICTIONARY_COLUMNS = frozenset(

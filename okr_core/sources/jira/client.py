@@ -406,7 +406,7 @@ class JiraConnector:
         seen: frozenset[str] = frozenset()
         producers: list[Callable[[], Iterator[Any]]]
         if self.streams <= 1 or updated_since is not None or low is None or high <= low:
-            producers = [functools.partial(self._pages, client, query, token, fields, decoder)]
+            producers = [functools.partial(self._pages, client, query, token, fields)]
         else:
             span = (high - low) / self.streams
             bounds = [
@@ -421,13 +421,14 @@ class JiraConnector:
                 if i.fields is not None and parse_jira_time(i.fields.updated) == low
             )
             producers = [
-                functools.partial(self._slice, jql, since, before, fields, decoder)
+                functools.partial(self._slice, jql, since, before, fields)
                 for since, before in bounds
             ]
         prefetch = _Prefetch(producers)
         try:
             yield first.issues
-            for page in prefetch:
+            for content in prefetch:
+                page = self._decode(decoder, content)
                 yield [i for i in page.issues if i.id not in seen] if seen else page.issues
         finally:
             prefetch.close()
@@ -443,6 +444,20 @@ class JiraConnector:
         page_size: int | None = None,
     ) -> Any:
         """One ``search/jql`` page through the client's session, decoded by ``decoder``."""
+        content, _ = self._fetch_raw(client, query, token, fields, page_size=page_size)
+        return self._decode(decoder, content)
+
+    def _fetch_raw(
+        self,
+        client: JIRA,
+        query: str,
+        token: str | None,
+        fields: str,
+        *,
+        page_size: int | None = None,
+    ) -> tuple[bytes, str | None]:
+        """One page's bytes and the token of the next page (only the token is decoded, so
+        the next request can go out at once; the issues are decoded by the caller)."""
         url = client._get_url("search/jql")
         params: dict[str, Any] = {
             "jql": query,
@@ -452,11 +467,20 @@ class JiraConnector:
         if token:
             params["nextPageToken"] = token
 
-        def call() -> Any:
+        def call() -> tuple[bytes, str | None]:
             response = client._session.get(url, params=params)  # raises JIRAError if not ok
-            return decoder.decode(response.content)
+            content = response.content
+            return content, next_token(_TOKEN.decode(content))
 
         return self._guard("issue search" if fields else "issue id search", call)
+
+    def _decode(self, decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
+        try:
+            return decoder.decode(content)
+        except msgspec.DecodeError:
+            raise TransientSourceError(
+                f"Jira at {self.where} sent a search page that is not valid JSON"
+            ) from None
 
     def _pages(
         self,
@@ -464,26 +488,20 @@ class JiraConnector:
         query: str,
         token: str | None,
         fields: str,
-        decoder: msgspec.json.Decoder[Any],
-    ) -> Iterator[Any]:
+    ) -> Iterator[bytes]:
+        """The bytes of each page from the one ``token`` names to the last."""
         while True:
-            page = self._fetch(client, query, token, fields, decoder)
-            yield page
-            token = next_token(page)
+            content, token = self._fetch_raw(client, query, token, fields)
+            yield content
             if token is None:
                 return
 
     def _slice(
-        self,
-        jql: str,
-        since: datetime,
-        before: datetime | None,
-        fields: str,
-        decoder: msgspec.json.Decoder[Any],
-    ) -> Iterator[Any]:
+        self, jql: str, since: datetime, before: datetime | None, fields: str
+    ) -> Iterator[bytes]:
         client = self._stream_client()
         query = restrict(jql, updated_since=since, updated_before=before)
-        return self._pages(client, query, None, fields, decoder)
+        return self._pages(client, query, None, fields)
 
     def _settle_environment(self, client: JIRA) -> None:
         """Read proxy and CA settings from the environment once, not on every request.
@@ -604,6 +622,14 @@ class _Prefetch:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+
+
+class _PageToken(msgspec.Struct):
+    nextPageToken: str | None = None  # noqa: N815 - Jira's names
+    isLast: bool | None = None  # noqa: N815
+
+
+_TOKEN = msgspec.json.Decoder(_PageToken)  # skips the issues without building them
 
 
 class _Failed:
