@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Jira's maximum when fields are requested
 PREFETCH = 4  # pages a fetch thread may read ahead of the caller
+CHUNK_ROWS = 5_000  # issues gathered before they are converted to Arrow
 ID_PAGE_SIZE = 5000  # Jira's maximum for id-only searches
 STREAMS = 1  # parallel slices for a full search larger than one page (see search_tables)
 IDS_PER_LOOKUP = 100
@@ -357,9 +358,12 @@ class JiraConnector:
         """Every matching issue as one table (``ISSUE_SCHEMA``), oldest update first: pages are
         gathered column by column and converted to Arrow once."""
         columns = IssueColumns(numeric)
+        landed_at = self._clock()
         for issues in self._issue_pages(jql, updated_since=updated_since, numeric=numeric):
             columns.add(issues)
-        return columns.table(integration_id=self.integration_id, landed_at=self._clock())
+            if columns.pending >= CHUNK_ROWS:  # converted while the next pages travel
+                columns.chunk(integration_id=self.integration_id, landed_at=landed_at)
+        return columns.table(integration_id=self.integration_id, landed_at=landed_at)
 
     def search_tables(
         self,

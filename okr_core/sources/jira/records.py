@@ -156,6 +156,10 @@ class IssueColumns:
     def __init__(self, numeric_fields: Mapping[str, str] | None = None) -> None:
         self.numeric_fields = dict(numeric_fields or {})
         self._field_ids = numeric_ids(self.numeric_fields)
+        self._chunks: list[pa.Table] = []
+        self._reset()
+
+    def _reset(self) -> None:
         self.ids: list[str] = []
         self.keys: list[str | None] = []
         self.summaries: list[str | None] = []
@@ -165,7 +169,19 @@ class IssueColumns:
         self.numbers: list[list[Any]] = [[] for _ in self._field_ids]
 
     def __len__(self) -> int:
+        return len(self.ids) + sum(int(chunk.num_rows) for chunk in self._chunks)
+
+    @property
+    def pending(self) -> int:
+        """Rows added since the last :meth:`chunk`."""
         return len(self.ids)
+
+    def chunk(self, *, integration_id: str, landed_at: datetime) -> None:
+        """Convert the rows gathered so far to Arrow now (a caller waiting for the next page
+        can do it then rather than all at the end)."""
+        if self.ids:
+            self._chunks.append(self._build(integration_id, landed_at))
+            self._reset()
 
     def add(self, issues: Sequence[Any]) -> None:
         """Issues of one decoded page."""
@@ -187,6 +203,13 @@ class IssueColumns:
             values += [getattr(f, attr, None) for f in fields]
 
     def table(self, *, integration_id: str, landed_at: datetime) -> pa.Table:
+        """Every row added, as one table."""
+        last = self._build(integration_id, landed_at)
+        if not self._chunks:
+            return last
+        return pa.concat_tables([*self._chunks, last])
+
+    def _build(self, integration_id: str, landed_at: datetime) -> pa.Table:
         count = len(self.ids)
         keys = pa.array(self.keys, pa.string())
         columns = [
