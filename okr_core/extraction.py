@@ -236,6 +236,13 @@ def land_jira(
         for jql, rows in previous.items():
             if rows is not None and now - _snapshot_at(rows, now) < reconcile_every:
                 futures[jql] = side.submit(connector.approximate_count, jql)
+        # When every JQL is read incrementally, everything read has been updated since
+        # ``since``: the current versions to compare it with are read meanwhile.
+        recent: Future[pa.Table] | None = None
+        if since is not None and all(rows is not None for rows in previous.values()):
+            recent = side.submit(
+                read_recent, issues_path, JIRA_ISSUES.schema, column="updated_at", since=since
+            )
         for jql, group in groups.items():
             rows = previous[jql]
             pulled = connector.search_table(
@@ -297,11 +304,14 @@ def land_jira(
     # written: only the current versions of rows as recent as the oldest one read are needed.
     if incoming.num_rows:
         oldest = pc.min(incoming.column("updated_at")).as_py()
-        current = (
-            read_recent(issues_path, JIRA_ISSUES.schema, column="updated_at", since=oldest)
-            if oldest is not None
-            else read_table(issues_path, JIRA_ISSUES.schema)
-        )
+        if recent is not None and oldest is not None and since is not None and oldest >= since:
+            current = recent.result()
+        elif oldest is not None:
+            current = read_recent(
+                issues_path, JIRA_ISSUES.schema, column="updated_at", since=oldest
+            )
+        else:
+            current = read_table(issues_path, JIRA_ISSUES.schema)
         unchanged = same_rows(incoming, current, JIRA_ISSUES.key)
         changed = incoming.filter(pc.invert(unchanged))
     else:
