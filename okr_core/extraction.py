@@ -322,21 +322,26 @@ def land_jira(
             "issue_id": stale,
         }
     )
-    issues_landing = land_changes(
-        issues_path,
-        schema=JIRA_ISSUES.schema,
-        key=JIRA_ISSUES.key,
-        upserts=changed,
-        deletes=deletes,
-        sort_by="updated_at",
-    )
-    members_landing = land_changes(
-        members_path,
-        schema=JIRA_BINDING_ISSUES.schema,
-        key=JIRA_BINDING_ISSUES.key,
-        upserts=member_changes.upserts,
-        deletes=member_changes.deletes,
-    )
+    # The two files are written at once (Parquet encoding and fsync release the GIL); both
+    # are durable before this returns, and so before the watermark moves.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-land") as writer:
+        members_landed = writer.submit(
+            land_changes,
+            members_path,
+            schema=JIRA_BINDING_ISSUES.schema,
+            key=JIRA_BINDING_ISSUES.key,
+            upserts=member_changes.upserts,
+            deletes=member_changes.deletes,
+        )
+        issues_landing = land_changes(
+            issues_path,
+            schema=JIRA_ISSUES.schema,
+            key=JIRA_ISSUES.key,
+            upserts=changed,
+            deletes=deletes,
+            sort_by="updated_at",
+        )
+        members_landing = members_landed.result()
     landing.records_written = changed.num_rows + len(stale)
     landing.details = {
         "queries_full": counts["full"],

@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Jira's maximum when fields are requested
 PREFETCH = 4  # pages a fetch thread may read ahead of the caller
-CHUNK_ROWS = 5_000  # issues gathered before they are converted to Arrow
+CHUNK_ROWS = 2_000  # issues gathered before they are converted to Arrow
 ID_PAGE_SIZE = 5000  # Jira's maximum for id-only searches
 STREAMS = 1  # parallel slices for a full search larger than one page (see search_tables)
 IDS_PER_LOOKUP = 100
