@@ -40,6 +40,7 @@ from okr_core.warehouse import (
     JIRA_ISSUES,
     filter_in,
     read_table,
+    table_files,
 )
 from okr_sandboxes import GitHubSandbox, JiraSandbox, run_github_sandbox, run_jira_sandbox
 from tests.okr_core.sources import support
@@ -339,3 +340,34 @@ def test_a_revoked_token_fails_fast_and_keeps_the_watermark(
         integration = session.scalars(select(Integration)).one()
         assert integration.last_error_class == "permanent"
         assert integration.last_error_message == result.message
+
+
+def test_a_small_resync_lands_a_delta_and_a_quiet_one_writes_nothing(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(
+        world, jira_sandbox, engineering=(Metric.jira_issue_count, "project = ENG")
+    )
+    first = world.sync(integration_id)
+    assert first.details["issues_landing"] == "rewrite"
+    path = JIRA_ISSUES.path(world.warehouse, world.tenant_id)
+    base = path.read_bytes()
+    key = issue_rows(world)[0]["issue_key"]
+    jira_sandbox.update_issue(key, summary="changed once")
+    second = world.sync(integration_id)
+    assert second.succeeded, second.message
+    assert second.details["issues_landing"] == "delta"
+    assert second.details["memberships_landing"] == "none"  # nothing entered or left
+    assert path.read_bytes() == base  # the 50,000-row file of a real tenant is not rewritten
+    assert len(table_files(path)) == 2
+    rows = {r["issue_key"]: r for r in issue_rows(world)}
+    assert rows[key]["summary"] == "changed once"
+    assert len(rows) == first.records_read
+    # Nothing changed since: what the watermark's overlap re-reads is not written again.
+    third = world.sync(integration_id)
+    assert third.records_read >= 1
+    assert third.records_written == 0
+    assert third.details["issues_landing"] == "none"
+    assert len(table_files(path)) == 2
+    now = datetime.now(UTC)
+    assert world.values(now)["engineering"] == live_value(world, "engineering", now)

@@ -634,7 +634,7 @@ class _Prefetch:
             thread.join()
 
 
-class _PageToken(msgspec.Struct):
+class _PageToken(msgspec.Struct, gc=False):
     nextPageToken: str | None = None  # noqa: N815 - Jira's names
     isLast: bool | None = None  # noqa: N815
 

@@ -94,11 +94,11 @@ def _number(value: Any) -> float | None:
 # -- decoding a search page ------------------------------------------------------------------
 
 
-class _Category(msgspec.Struct):
+class _Category(msgspec.Struct, gc=False):
     key: str | None = None
 
 
-class _Status(msgspec.Struct):
+class _Status(msgspec.Struct, gc=False):
     name: str | None = None
     statusCategory: _Category | None = None  # noqa: N815 - Jira's name
 
@@ -120,9 +120,13 @@ def page_decoder(numeric_ids: tuple[str, ...] = ()) -> msgspec.json.Decoder[Any]
         *((f"n{index}", Any, None) for index in range(len(numeric_ids))),
     ]
     rename = {f"n{index}": field_id for index, field_id in enumerate(numeric_ids)}
-    issue_fields = msgspec.defstruct("IssueFields", fields, rename=rename)
+    # gc=False: the structs hold strings and other structs only (no cycles), so the garbage
+    # collector need not track the hundreds of thousands a full search decodes.
+    issue_fields = msgspec.defstruct("IssueFields", fields, rename=rename, gc=False)
     issue = msgspec.defstruct(
-        "Issue", [("id", str), ("key", str | None, None), ("fields", issue_fields | None, None)]
+        "Issue",
+        [("id", str), ("key", str | None, None), ("fields", issue_fields | None, None)],
+        gc=False,
     )
     issue_list: Any = list.__class_getitem__(issue)  # list[issue], built at run time
     page = msgspec.defstruct(
