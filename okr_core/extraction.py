@@ -286,10 +286,13 @@ def land_jira(
     member_changes = _membership_changes(mine, memberships, integration_id)
     # Every row is this integration's: the issue id alone is the key. A search may return
     # an issue twice (updated while it was paged): the later copy is the newer.
-    incoming = dedupe_last(
-        pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table(),
-        ("issue_id",),
-    )
+    if len(fetched) == 1 and len(pulled_ids) == fetched[0].num_rows:
+        incoming = fetched[0]  # one search, each issue once (the ids were counted already)
+    else:
+        incoming = dedupe_last(
+            pa.concat_tables(fetched) if fetched else JIRA_ISSUES.schema.empty_table(),
+            ("issue_id",),
+        )
     # Issues of this integration that no binding matches any more leave the warehouse. Only
     # a replaced snapshot or a removed binding can drop one, so otherwise nothing is read.
     stale = pa.array([], pa.string())

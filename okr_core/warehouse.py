@@ -357,6 +357,7 @@ def _write_file(path: Path, table: pa.Table, *, durable: bool) -> None:
                 handle,
                 compression="snappy",
                 use_dictionary=_dictionary_columns(table),
+                write_statistics=[n for n in table.column_names if n in _STATISTICS_COLUMNS],
                 row_group_size=ROW_GROUP_ROWS,
             )
             if durable:
@@ -389,6 +390,12 @@ _DICTIONARY_COLUMNS = frozenset(
         "base_ref",
     }
 )
+
+
+# Row-group statistics are written for the columns bases are sorted by only: read_recent skips
+# row groups by them, and nothing else reads these files by statistics (writing them for every
+# column costs more than encoding the data).
+_STATISTICS_COLUMNS = frozenset({"updated_at"})
 
 
 def _dictionary_columns(table: pa.Table) -> list[str]:
