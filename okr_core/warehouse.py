@@ -96,6 +96,7 @@ DELETED = "_deleted"  # the tombstone flag of delta rows
 SEQ_KEY = b"okr.delta_seq"  # in a base file: the last delta merged into it
 KEY_KEY = b"okr.key"  # in a delta file: the key columns, comma-separated
 MAX_DELTAS = 16
+READ_ATTEMPTS = 5
 _DELTA = re.compile(r"^(?P<stem>.+)\.delta-(?P<seq>\d{8})\.parquet$")
 
 
@@ -133,21 +134,45 @@ def table_files(path: Path) -> list[Path]:
 def read_table(path: Path, schema: pa.Schema) -> pa.Table:
     """The table at ``path`` in ``schema``: its base file with its deltas applied (the newest
     version of each key; tombstoned keys gone). Empty when nothing has landed yet."""
-    raw = _read_file(path) if path.exists() else None
-    base = schema.empty_table() if raw is None else conform(raw, schema)
-    seq = 0 if raw is None else _base_seq(raw.schema.metadata)
-    return _apply_deltas(base, path, seq, schema)
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            listed = delta_paths(path)  # before the base: see _apply_deltas
+            raw = _read_file(path) if path.exists() else None
+            base = schema.empty_table() if raw is None else conform(raw, schema)
+            seq = 0 if raw is None else _base_seq(raw.schema.metadata)
+            return _apply_deltas(base, listed, seq, schema)
+        except FileNotFoundError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) -> pa.Table:
     """The current rows whose ``column`` is at least ``since``, plus every row pending deltas
     changed (whatever its ``column``), read from the base's row groups that can hold such rows
     only (their statistics say so): bases are sorted by that column, so that is their end."""
-    if not path.exists():
-        return schema.empty_table()
-    handle = pq.ParquetFile(path)
-    seq = _base_seq(handle.schema_arrow.metadata)
-    metadata = handle.metadata
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            listed = delta_paths(path)
+            if not path.exists():
+                return schema.empty_table()
+            handle = pq.ParquetFile(path)
+            seq = _base_seq(handle.schema_arrow.metadata)
+            groups = _row_groups_from(handle.metadata, column, since)
+            base = (
+                conform(handle.read_row_groups(groups), schema) if groups else schema.empty_table()
+            )
+            bound = pa.scalar(since, base.schema.field(column).type)
+            base = base.filter(pc.greater_equal(base.column(column), bound))
+            return _apply_deltas(base, listed, seq, schema)
+        except FileNotFoundError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _row_groups_from(metadata: pq.FileMetaData, column: str, since: datetime) -> list[int]:
+    """Row groups whose statistics allow a ``column`` value of at least ``since``."""
     groups = []
     for index in range(metadata.num_row_groups):
         group = metadata.row_group(index)
@@ -159,11 +184,7 @@ def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) 
                 newest = stats.max
         if newest is None or _utc(newest) >= since:
             groups.append(index)
-    base = conform(handle.read_row_groups(groups), schema) if groups else schema.empty_table()
-    base = base.filter(
-        pc.greater_equal(base.column(column), pa.scalar(since, base.schema.field(column).type))
-    )
-    return _apply_deltas(base, path, seq, schema)
+    return groups
 
 
 def _ascending(column: pa.ChunkedArray) -> bool:
@@ -191,8 +212,17 @@ def _utc(value: Any) -> Any:
     return value
 
 
-def _apply_deltas(base: pa.Table, path: Path, seq: int, schema: pa.Schema) -> pa.Table:
-    pending = [p for n, p in delta_paths(path) if n > seq]
+def _apply_deltas(
+    base: pa.Table, listed: list[tuple[int, Path]], seq: int, schema: pa.Schema
+) -> pa.Table:
+    """``base`` with the listed deltas it does not include yet applied.
+
+    The deltas are listed before the base is opened. A compaction running meanwhile has then
+    either not replaced the base yet (the listed deltas apply to it) or replaced it with one
+    whose sequence covers them; a listed delta removed before it was read raises
+    ``FileNotFoundError`` and the caller reads again.
+    """
+    pending = [p for n, p in listed if n > seq]
     if not pending:
         return base
     deltas = [_read_file(p) for p in pending]
