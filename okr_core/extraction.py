@@ -205,20 +205,35 @@ def land_jira(
     fetched: list[pa.Table] = []
     # binding id -> (scope hash, ids now matching or entering, snapshot time, replace?)
     memberships: dict[str, tuple[str, pa.Array, datetime, bool]] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-side") as side:
-        # The client reads serverInfo while the snapshots are read from disk.
-        connected = side.submit(connector.connect)
+    names = [s.field_name for s in specs if s.field_name is not None]
+    # Bindings with the same JQL share one search (and one membership snapshot). A JQL is read
+    # incrementally when every binding of it has a snapshot taken with its current scope.
+    groups: dict[str, list[BindingSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.jql or "", []).append(spec)
+
+    def prepare() -> dict[str, str]:
+        connector.connect()  # serverInfo
+        return connector.resolve_numeric_fields(names)
+
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="jira-side") as side,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-ahead") as ahead,
+    ):
+        prepared = side.submit(prepare)
+        # With a watermark, each JQL's incremental search starts at once, while the
+        # membership snapshots are read from disk; a JQL that turns out to be new to its
+        # bindings is searched in full afterwards (and the early search is not used).
+        early: dict[str, Future[pa.Table]] = {}
+        if since is not None:
+            for jql in groups:
+                early[jql] = ahead.submit(
+                    lambda jql=jql: connector.search_table(  # type: ignore[misc]
+                        jql, updated_since=since, numeric=prepared.result()
+                    )
+                )
         members = read_table(members_path, JIRA_BINDING_ISSUES.schema)
         mine = _rows_with(members, "integration_id", integration_id)
-        connected.result()
-        numeric = connector.resolve_numeric_fields(
-            [s.field_name for s in specs if s.field_name is not None]
-        )
-        # Bindings with the same JQL share one search (and one membership snapshot). A JQL is
-        # read incrementally when every binding of it has a snapshot taken with its scope.
-        groups: dict[str, list[BindingSpec]] = {}
-        for spec in specs:
-            groups.setdefault(spec.jql or "", []).append(spec)
         previous: dict[str, pa.Table | None] = {}
         for jql, group in groups.items():
             known: pa.Table | None = None
@@ -231,6 +246,7 @@ def land_jira(
                 if known is None:
                     known = rows
             previous[jql] = known
+        numeric = prepared.result()
         # Jira's count of each incrementally read JQL is asked for while the searches run.
         futures: dict[str, Future[int]] = {}
         for jql, rows in previous.items():
@@ -245,9 +261,10 @@ def land_jira(
             )
         for jql, group in groups.items():
             rows = previous[jql]
-            pulled = connector.search_table(
-                jql, updated_since=since if rows is not None else None, numeric=numeric
-            )
+            if rows is not None and jql in early:
+                pulled = early[jql].result()
+            else:
+                pulled = connector.search_table(jql, numeric=numeric)
             landing.add_table(pulled)
             fetched.append(pulled)
             pulled_ids = pc.unique(pulled.column("issue_id"))
