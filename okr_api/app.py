@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # uvicorn's own proxy-header handling off so this setting is the only one that counts.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     install_error_handlers(app)
+    # SCIM first: routes match in order, and an identity provider sends thousands of requests
+    # in a row (its paths, all under /scim/v2, overlap no other router's).
+    app.include_router(scim_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(auth_router)
@@ -83,7 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(audit_log_router)
     app.include_router(provisioning_router)
-    app.include_router(scim_router)
     app.include_router(admin_router)
     app.include_router(integrations_router)
     app.include_router(webhooks_router)

@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from scim2_models import UnauthorizedException
+from sqlalchemy.orm import Session
 
 from okr_api.database import SessionDep
 from okr_core import scim_tokens
@@ -92,8 +93,10 @@ def token_cache(app: FastAPI) -> TokenCache:
     return cache
 
 
-async def scim_client(request: Request, session: SessionDep) -> ScimClient:
-    """Async on purpose: a remembered token costs no thread hop; a new one is verified in the
+async def authenticate(request: Request, session: Session) -> ScimClient:
+    """The request's SCIM client, its tenant bound to ``session``; else 401.
+
+    Async on purpose: a remembered token costs no thread hop; a new one is verified in the
     thread pool (database reads)."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -126,6 +129,10 @@ async def scim_client(request: Request, session: SessionDep) -> ScimClient:
         tenant_id=verified.tenant_id,
         base_url=base,
     )
+
+
+async def scim_client(request: Request, session: SessionDep) -> ScimClient:
+    return await authenticate(request, session)
 
 
 CurrentScimClient = Annotated[ScimClient, Depends(scim_client)]

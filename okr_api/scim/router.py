@@ -21,6 +21,7 @@ from scim2_models import (
     Schema,
     SearchRequest,
 )
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from okr_api.database import SessionDep
@@ -36,6 +37,7 @@ from okr_api.scim.schemas import (
     ScimUser,
     with_location,
 )
+from okr_api.scim.work import CurrentScimWork
 
 router = APIRouter(prefix="/scim/v2", route_class=ScimRoute, tags=["scim"])
 
@@ -110,6 +112,25 @@ def _resource_response(
     return ScimResponse(body, status_code=status_code, headers=headers)
 
 
+def _written_response(
+    body: dict[str, Any],
+    model: type[Any],
+    *,
+    params: ResponseParameters[Any] | None,
+    status_code: int = 200,
+) -> Response:
+    """A resource the service just wrote, given as its full representation: sent as it is,
+    or validated once more only to apply the client's attribute selection."""
+    if params is not None:
+        resource = model.model_validate(body, scim_policy=POLICY)
+        return _resource_response(resource, params=params, status_code=status_code)
+    meta = body["meta"]
+    headers = {"ETag": meta["version"]}
+    if status_code == 201:
+        headers["Location"] = meta["location"]
+    return ScimResponse(body, status_code=status_code, headers=headers)
+
+
 def _list_response(page: service.Page, params: ResponseParameters[Any] | None) -> ScimResponse:
     body = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
@@ -155,6 +176,60 @@ Attributes = Annotated[str | None, Query(alias="attributes")]
 Excluded = Annotated[str | None, Query(alias="excludedAttributes")]
 
 
+# ---------------------------------------------------------------- provisioning hot paths
+# First, because routes are matched in order: what an identity provider sends by the
+# thousand (create users and groups, add and remove members) is matched at once. Each runs
+# its service and commits in one thread-pool hop (see ``work``).
+
+
+@router.post("/Users", operation_id="scim_user_create", status_code=201)
+async def create_user(
+    work: CurrentScimWork,
+    body: Body,
+    attributes: Attributes = None,
+    excluded_attributes: Excluded = None,
+) -> Response:
+    params = _params(ScimUser, attributes, excluded_attributes)
+    written = await work.run(lambda session, client: service.create_user(session, client, body))
+    return _written_response(written, ScimUser, params=params, status_code=201)
+
+
+@router.post("/Groups", operation_id="scim_group_create", status_code=201)
+async def create_group(
+    work: CurrentScimWork,
+    body: Body,
+    attributes: Attributes = None,
+    excluded_attributes: Excluded = None,
+) -> Response:
+    params = _params(ScimGroup, attributes, excluded_attributes)
+    written = await work.run(lambda session, client: service.create_group(session, client, body))
+    return _written_response(written, ScimGroup, params=params, status_code=201)
+
+
+@router.patch("/Groups/{group_id}", operation_id="scim_group_patch")
+async def patch_group(
+    group_id: str,
+    work: CurrentScimWork,
+    body: Body,
+    if_match: IfMatch = None,
+    attributes: Attributes = None,
+    excluded_attributes: Excluded = None,
+) -> Response:
+    """204 by default (what Entra ID asks for); 200 with the group when attributes are asked."""
+    params = _params(ScimGroup, attributes, excluded_attributes)
+
+    def change(session: Session, client: ScimClient) -> tuple[int, ScimGroup | None]:
+        group = service.patch_group(session, client, group_id, body, if_match)
+        if params is None:
+            return group.version, None
+        return group.version, service.get_group(session, client, str(group.id), params)
+
+    version, resource = await work.run(change)
+    if resource is None:
+        return Response(status_code=204, headers={"ETag": service.etag(version)})
+    return _resource_response(resource, params=params)
+
+
 # ---------------------------------------------------------------- Users
 
 
@@ -193,19 +268,6 @@ def read_user(
     params = _params(ScimUser, attributes, excluded_attributes)
     resource = service.get_user(session, client, user_id)
     return _resource_response(resource, params=params, if_none_match=if_none_match)
-
-
-@router.post("/Users", operation_id="scim_user_create", status_code=201)
-def create_user(
-    session: SessionDep,
-    client: CurrentScimClient,
-    body: Body,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
-    resource = service.create_user(session, client, body)
-    return _resource_response(resource, params=params, status_code=201)
 
 
 @router.put("/Users/{user_id}", operation_id="scim_user_replace")
@@ -286,19 +348,6 @@ def read_group(
     return _resource_response(resource, params=params, if_none_match=if_none_match)
 
 
-@router.post("/Groups", operation_id="scim_group_create", status_code=201)
-def create_group(
-    session: SessionDep,
-    client: CurrentScimClient,
-    body: Body,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    params = _params(ScimGroup, attributes, excluded_attributes)
-    resource = service.create_group(session, client, body)
-    return _resource_response(resource, params=params, status_code=201)
-
-
 @router.put("/Groups/{group_id}", operation_id="scim_group_replace")
 def replace_group(
     group_id: str,
@@ -310,27 +359,8 @@ def replace_group(
     excluded_attributes: Excluded = None,
 ) -> Response:
     params = _params(ScimGroup, attributes, excluded_attributes)
-    resource = service.replace_group(session, client, group_id, body, if_match)
-    return _resource_response(resource, params=params)
-
-
-@router.patch("/Groups/{group_id}", operation_id="scim_group_patch")
-def patch_group(
-    group_id: str,
-    session: SessionDep,
-    client: CurrentScimClient,
-    body: Body,
-    if_match: IfMatch = None,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    """204 by default (what Entra ID asks for); 200 with the group when attributes are asked."""
-    params = _params(ScimGroup, attributes, excluded_attributes)
-    group = service.patch_group(session, client, group_id, body, if_match)
-    if params is None:
-        return Response(status_code=204, headers={"ETag": service.etag(group.version)})
-    resource = service.get_group(session, client, str(group.id), params)
-    return _resource_response(resource, params=params)
+    written = service.replace_group(session, client, group_id, body, if_match)
+    return _written_response(written, ScimGroup, params=params)
 
 
 @router.delete("/Groups/{group_id}", operation_id="scim_group_delete", status_code=204)

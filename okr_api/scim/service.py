@@ -9,12 +9,14 @@ them: every membership change is a handful of row inserts or deletes plus a vers
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from scim2_models import (
     Context,
     EnterpriseUser,
@@ -30,11 +32,13 @@ from scim2_models import (
     UniquenessException,
 )
 from scim2_models.path import FilterNode
-from sqlalchemy import Select, and_, delete, func, literal, select, update
+from sqlalchemy import Select, delete, func, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from okr_api.scim import filters
+from okr_api.scim import queries as q
 from okr_api.scim.auth import ScimClient
 from okr_api.scim.filters import Attr, Collection, FilterSchema
 from okr_api.scim.schemas import (
@@ -514,18 +518,23 @@ def get_user(session: Session, client: ScimClient, user_id: str) -> ScimUser:
 
 
 def _holders(
-    session: Session, resource: ScimUser, email: str
+    session: Session, client: ScimClient, resource: ScimUser, email: str
 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     """Who holds this userName (any provisioned user) and this e-mail (any user): two
-    index lookups."""
-    key = (resource.user_name or "").lower()
-    by_name = session.scalars(
-        select(IdentityLink.user_id).where(
-            IdentityLink.provider == SCIM_PROVIDER, IdentityLink.user_name_key == key
+    index look-ups in one round trip."""
+    row = (
+        session.connection()
+        .execute(
+            q.HOLDERS,
+            {
+                "t_id": client.tenant_id,
+                "name_key": (resource.user_name or "").lower(),
+                "email": email,
+            },
         )
-    ).first()
-    by_email = session.scalars(select(User.id).where(User.email == email)).first()
-    return by_name, by_email
+        .one()
+    )
+    return row.by_name, row.by_email
 
 
 def _find_restorable(
@@ -547,7 +556,68 @@ def _find_restorable(
     return None
 
 
-def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -> ScimUser:
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _timestamp(value: datetime) -> str:
+    """A dateTime as scim2-models serialises it (RFC 3339, UTC as ``Z``)."""
+    text: str = _TIMESTAMP.dump_python(value, mode="json")
+    return text
+
+
+def user_body(
+    client: ScimClient,
+    user_id: uuid.UUID,
+    attributes: Mapping[str, Any],
+    *,
+    schemas: Sequence[str],
+    active: bool,
+    created: datetime,
+    last_modified: datetime,
+    version: int,
+) -> dict[str, Any]:
+    """A user with no groups as a full SCIM response (what ``user_resource(...).model_dump``
+    gives in the query-response context), built from the attributes just stored: no second
+    validation of what was validated a moment ago."""
+    return {
+        "schemas": list(schemas),
+        "id": str(user_id),
+        **attributes,
+        "active": active,
+        "meta": {
+            "resourceType": "User",
+            "created": _timestamp(created),
+            "lastModified": _timestamp(last_modified),
+            "location": client.location("Users", user_id),
+            "version": etag(version),
+        },
+    }
+
+
+def _uniqueness_conflict(error: IntegrityError, resource: ScimUser, email: str) -> Exception:
+    """The 409 for a unique constraint that a concurrent request won (our check saw no
+    holder); any other integrity error is not ours to explain."""
+    text = str(error.orig).lower()
+    if "unique" not in text:
+        return error
+    if "email" in text and "user_name" not in text:
+        return UniquenessException(detail=f"another user already has the e-mail '{email}'")
+    return UniquenessException(detail=f"userName '{resource.user_name}' is already taken")
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.connection().dialect.name == "postgresql"
+
+
+def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -> dict[str, Any]:
+    """Provision a user (or restore a soft-deleted one the provider creates again); returns
+    the full SCIM representation.
+
+    After one look-up of who holds the userName and e-mail, a new user is the user, its
+    identity link, its e-mails and the audit event, written in one statement on PostgreSQL. A
+    concurrent create that wins the race between the two is caught by the unique constraints
+    and answered 409 like any other clash.
+    """
     data = _normalise_user_payload(payload, client)
     resource = ScimUser.model_validate(
         data, scim_ctx=Context.RESOURCE_CREATION_REQUEST, scim_policy=POLICY
@@ -555,55 +625,144 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     active = resource.active is not False
     new_id = uuid.uuid4()
     email = _login_email(resource, new_id)
-    by_name, by_email = _holders(session, resource, email)
-    restorable = _find_restorable(session, (by_name, by_email)) if by_name or by_email else None
-    if restorable is not None:
-        user, link = restorable
-        email = _login_email(resource, user.id)
-        _check_unique_user(session, resource, user_id=user.id, email=email)
-        before = dict(link.attributes)
-        link.deleted_at = None
-        link.purge_after = None
-        _store_user(session, user, link, resource, email)
-        _bump(link)
-        link.created_at = _now()
-        _set_active(session, client, user, active)
-        audit.record(
-            session,
-            actor=client.actor,
-            action="scim.user.restored",
-            target_type="user",
-            target_id=user.id,
-            changes=audit_changes(client.tenant_id, before, link.attributes),
-        )
-        session.flush()
-        return user_resource(client, user, link, [])
-    if by_name is not None:
-        raise UniquenessException(detail=f"userName '{resource.user_name}' is already taken")
-    if by_email is not None:
-        raise UniquenessException(detail=f"another user already has the e-mail '{email}'")
-    user = User(
-        id=new_id, email=email, display_name=_display_name(resource) or email, is_active=active
-    )
-    session.add(user)
-    session.flush()  # the user row first: links and e-mails refer to it
-    link = IdentityLink(provider=SCIM_PROVIDER, user_id=new_id, version=1, attributes={})
-    _store_user(session, user, link, resource, email, fresh=True)
-    session.add(link)
-    changes = audit_changes(client.tenant_id, {}, link.attributes)
+    by_name, by_email = _holders(session, client, resource, email)
+    if by_name is not None or by_email is not None:
+        return _restore_user(session, client, resource, email, active, (by_name, by_email))
+    dumped = resource.model_dump(scim_ctx=Context.DEFAULT)
+    attributes = {k: v for k, v in dumped.items() if k not in _READ_ONLY_KEYS}
+    user_name = resource.user_name or ""
+    enterprise = resource[EnterpriseUser]
+    manager = getattr(enterprise, "manager", None)
+    now = _now()
+    tenant_id = client.tenant_id
+    user_row = {
+        "id": new_id,
+        "tenant_id": tenant_id,
+        "email": email,
+        "display_name": _display_name(resource) or email,
+        "is_active": active,
+        "password_hash": None,
+        "session_epoch": 0,
+        "last_login_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    link_row = {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "provider": SCIM_PROVIDER,
+        "user_id": new_id,
+        "user_name": user_name,
+        "user_name_key": user_name.lower(),
+        "external_id": resource.external_id,
+        "given_name": resource.name.given_name if resource.name else None,
+        "family_name": resource.name.family_name if resource.name else None,
+        "employee_number": getattr(enterprise, "employee_number", None),
+        "department": getattr(enterprise, "department", None),
+        "manager_id": manager.value if manager is not None else None,
+        "attributes": attributes,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        "purge_after": None,
+    }
+    email_rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "user_id": new_id,
+            "position": position,
+            "value": str(entry.value),
+            "value_key": str(entry.value).lower(),
+            "type": str(entry.type) if entry.type else None,
+            "primary": bool(entry.primary),
+        }
+        for position, entry in enumerate(resource.emails or [])
+        if entry.value
+    ]
+    changes = audit_changes(tenant_id, {}, attributes)
     changes["active"] = active
     if resource.password:
         changes["password"] = "ignored"  # noqa: S105 (a note, not a secret)
-    audit.record(
-        session,
+    event = audit.event_row(
+        tenant_id=tenant_id,
         actor=client.actor,
         action="scim.user.created",
         target_type="user",
         target_id=new_id,
         changes=changes,
+        occurred_at=now,
+    )
+    connection = session.connection()
+    try:
+        if _is_postgresql(session) and len(email_rows) in q.PG_CREATE_USER:
+            params = {**q.params_for("u_", user_row), **q.params_for("l_", link_row)}
+            for position, row in enumerate(email_rows):
+                params.update(q.params_for(f"e{position}_", row))
+            params.update(q.params_for("a_", event))
+            connection.execute(q.PG_CREATE_USER[len(email_rows)], params)
+        else:
+            connection.execute(q.INSERT_USER, user_row)
+            connection.execute(q.INSERT_LINK, link_row)
+            if email_rows:
+                connection.execute(q.INSERT_EMAIL, email_rows)
+            connection.execute(q.INSERT_EVENT, event)
+    except IntegrityError as error:
+        raise _uniqueness_conflict(error, resource, email) from None
+    return user_body(
+        client,
+        new_id,
+        attributes,
+        schemas=dumped.get("schemas") or [USER_URN],
+        active=active,
+        created=now,
+        last_modified=now,
+        version=1,
+    )
+
+
+def _restore_user(
+    session: Session,
+    client: ScimClient,
+    resource: ScimUser,
+    email: str,
+    active: bool,
+    holders: tuple[uuid.UUID | None, uuid.UUID | None],
+) -> dict[str, Any]:
+    """The provider creates a soft-deleted user again: bring it back; else the clash is 409."""
+    restorable = _find_restorable(session, holders)
+    if restorable is None:
+        if holders[0] is not None:
+            raise UniquenessException(detail=f"userName '{resource.user_name}' is already taken")
+        raise UniquenessException(detail=f"another user already has the e-mail '{email}'")
+    user, link = restorable
+    email = _login_email(resource, user.id)
+    _check_unique_user(session, resource, user_id=user.id, email=email)
+    before = dict(link.attributes)
+    link.deleted_at = None
+    link.purge_after = None
+    _store_user(session, user, link, resource, email)
+    _bump(link)
+    link.created_at = _now()
+    _set_active(session, client, user, active)
+    audit.record(
+        session,
+        actor=client.actor,
+        action="scim.user.restored",
+        target_type="user",
+        target_id=user.id,
+        changes=audit_changes(client.tenant_id, before, link.attributes),
     )
     session.flush()
-    return user_resource(client, user, link, [])
+    return _response_body(user_resource(client, user, link, []))
+
+
+def _response_body(resource: ScimUser | ScimGroup) -> dict[str, Any]:
+    body: dict[str, Any] = resource.model_dump(
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=POLICY
+    )
+    return body
 
 
 def replace_user(
@@ -817,9 +976,14 @@ def get_group(
     return group_resource(client, group, members)
 
 
-def _check_unique_group(session: Session, name: str, *, group_id: uuid.UUID | None) -> None:
-    stmt = select(Group.id).where(func.lower(Group.display_name) == name.lower())
-    holder = session.scalars(stmt).first()
+def _check_unique_group(
+    session: Session, client: ScimClient, name: str, *, group_id: uuid.UUID | None
+) -> None:
+    holder = (
+        session.connection()
+        .execute(q.GROUP_NAME_HOLDER, {"t_id": client.tenant_id, "name_key": name.lower()})
+        .scalar()
+    )
     if holder is not None and holder != group_id:
         raise UniquenessException(detail=f"a group named '{name}' already exists")
 
@@ -843,21 +1007,20 @@ def _member_ids(values: Iterable[Any]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
-def _existing_users(session: Session, ids: Sequence[uuid.UUID]) -> None:
+def _chunks(ids: Sequence[uuid.UUID], size: int = 1000) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _existing_users(session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
     """Refuse ids that are not provisioned users of this tenant (other tenants included)."""
     if not ids:
         return
+    connection = session.connection()
     found: set[uuid.UUID] = set()
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
+    for chunk in _chunks(ids):
         found.update(
-            session.scalars(
-                select(IdentityLink.user_id).where(
-                    IdentityLink.user_id.in_(chunk),
-                    IdentityLink.provider == SCIM_PROVIDER,
-                    IdentityLink.deleted_at.is_(None),
-                )
-            ).all()
+            connection.execute(q.PROVISIONED, {"t_id": tenant_id, "u_ids": chunk}).scalars()
         )
     _refuse_missing(ids, found)
 
@@ -869,17 +1032,14 @@ def _refuse_missing(ids: Sequence[uuid.UUID], found: set[uuid.UUID]) -> None:
         raise InvalidValueException(detail=f"no such user: {shown}")
 
 
-def _touch_users(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
+def _touch_users(session: Session, tenant_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> None:
     """A membership change changes the users' ``groups``: bump their versions."""
+    if not user_ids:
+        return
+    connection = session.connection()
     now = _now()
-    for start in range(0, len(user_ids), 1000):
-        chunk = list(user_ids[start : start + 1000])
-        session.execute(
-            update(IdentityLink)
-            .where(IdentityLink.user_id.in_(chunk), IdentityLink.provider == SCIM_PROVIDER)
-            .values(version=IdentityLink.version + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    for chunk in _chunks(user_ids):
+        connection.execute(q.TOUCH_USERS, {"t_id": tenant_id, "u_ids": chunk, "now": now})
 
 
 def _touch_groups(session: Session, group_ids: Sequence[uuid.UUID]) -> None:
@@ -907,168 +1067,309 @@ class MemberChanges:
 
 
 class Membership:
-    """Membership changes of one group, each costing rows touched, never the whole group."""
+    """Membership changes of one group, each costing rows touched, never the whole group.
 
-    def __init__(self, session: Session, group: Group) -> None:
+    Core statements on the request's connection, each naming the tenant (see ``queries``).
+    """
+
+    def __init__(self, session: Session, tenant_id: uuid.UUID, group_id: uuid.UUID) -> None:
         self.session = session
-        self.group = group
+        self.connection = session.connection()
+        self.postgresql = self.connection.dialect.name == "postgresql"
+        self.tenant_id = tenant_id
+        self.group_id = group_id
         self.changes = MemberChanges(added=[], removed=[])
 
+    def _params(self, **more: Any) -> dict[str, Any]:
+        return {"t_id": self.tenant_id, "g_id": self.group_id, **more}
+
     def add(self, ids: Sequence[uuid.UUID]) -> None:
-        """Insert the missing rows; one query finds which ids are users and already members."""
+        """Insert the missing rows. On PostgreSQL one statement per thousand ids checks that
+        they are users, inserts those not yet members and bumps their versions; elsewhere a
+        query finds users and members first."""
         if not ids:
             return
         found: set[uuid.UUID] = set()
+        inserted: set[uuid.UUID] = set()
+        if self.postgresql:
+            now = _now()
+            for chunk in _chunks(ids):
+                rows = self.connection.execute(q.PG_ADD_MEMBERS, self._params(u_ids=chunk, now=now))
+                for user_id, added in rows:
+                    found.add(user_id)
+                    if added is not None:
+                        inserted.add(user_id)
+            _refuse_missing(ids, found)  # the request fails: its inserts roll back
+            self._note(added=[i for i in ids if i in inserted], removed=[], touched=True)
+            return
         present: set[uuid.UUID] = set()
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            rows = self.session.execute(
-                select(IdentityLink.user_id, GroupMembership.user_id)
-                .outerjoin(
-                    GroupMembership,
-                    and_(
-                        GroupMembership.user_id == IdentityLink.user_id,
-                        GroupMembership.group_id == self.group.id,
-                    ),
-                )
-                .where(
-                    IdentityLink.user_id.in_(chunk),
-                    IdentityLink.provider == SCIM_PROVIDER,
-                    IdentityLink.deleted_at.is_(None),
-                )
-            ).all()
-            found.update(user_id for user_id, _ in rows)
-            present.update(user_id for user_id, member in rows if member is not None)
+        for chunk in _chunks(ids):
+            for user_id, member in self.connection.execute(
+                q.USERS_AND_MEMBERSHIP, self._params(u_ids=chunk)
+            ):
+                found.add(user_id)
+                if member is not None:
+                    present.add(user_id)
         _refuse_missing(ids, found)
         fresh = [i for i in ids if i not in present]
-        self.session.add_all(GroupMembership(group_id=self.group.id, user_id=i) for i in fresh)
+        self._insert(fresh)
         self._note(added=fresh, removed=[])
 
     def remove(self, ids: Sequence[uuid.UUID]) -> None:
-        if not ids:
-            return
-        removed: list[uuid.UUID] = []
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            removed.extend(
-                self.session.scalars(
-                    select(GroupMembership.user_id).where(
-                        GroupMembership.group_id == self.group.id,
-                        GroupMembership.user_id.in_(chunk),
-                    )
-                ).all()
-            )
-        self._delete(removed)
+        self._delete(ids)
 
     def remove_matching(self, condition: ColumnElement[bool]) -> None:
         stmt = (
             select(GroupMembership.user_id)
             .join(User, User.id == GroupMembership.user_id)
-            .where(GroupMembership.group_id == self.group.id, condition)
+            .where(
+                GroupMembership.tenant_id == self.tenant_id,
+                GroupMembership.group_id == self.group_id,
+                condition,
+            )
         )
         self._delete(list(self.session.scalars(stmt).all()))
 
     def remove_all(self) -> None:
-        current = self.session.scalars(
-            select(GroupMembership.user_id).where(GroupMembership.group_id == self.group.id)
-        ).all()
-        self._delete(list(current))
+        self._delete(self._current())
 
     def replace(self, ids: Sequence[uuid.UUID]) -> None:
-        _existing_users(self.session, ids)
-        current = set(
-            self.session.scalars(
-                select(GroupMembership.user_id).where(GroupMembership.group_id == self.group.id)
-            ).all()
-        )
+        _existing_users(self.session, self.tenant_id, ids)
+        current = set(self._current())
         wanted = set(ids)
         self._delete([i for i in current if i not in wanted])
         fresh = [i for i in ids if i not in current]
-        self.session.add_all(GroupMembership(group_id=self.group.id, user_id=i) for i in fresh)
+        self._insert(fresh)
         self._note(added=fresh, removed=[])
 
-    def _delete(self, ids: list[uuid.UUID]) -> None:
-        if not ids:
-            return
-        self.session.flush()
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            self.session.execute(
-                delete(GroupMembership)
-                .where(
-                    GroupMembership.group_id == self.group.id, GroupMembership.user_id.in_(chunk)
-                )
-                .execution_options(synchronize_session=False)
-            )
-        self._note(added=[], removed=ids)
+    def _current(self) -> list[uuid.UUID]:
+        return list(self.connection.execute(q.MEMBER_IDS, self._params()).scalars())
 
-    def _note(self, *, added: list[uuid.UUID], removed: list[uuid.UUID]) -> None:
+    def _insert(self, ids: Sequence[uuid.UUID]) -> None:
+        if ids:
+            self.connection.execute(
+                q.INSERT_MEMBER,
+                [
+                    {"tenant_id": self.tenant_id, "group_id": self.group_id, "user_id": i}
+                    for i in ids
+                ],
+            )
+
+    def _delete(self, ids: Sequence[uuid.UUID]) -> None:
+        """Delete these memberships; only the rows that existed count as removed."""
+        removed: list[uuid.UUID] = []
+        for chunk in _chunks(ids):
+            removed.extend(
+                self.connection.execute(q.DELETE_MEMBERS, self._params(u_ids=chunk)).scalars()
+            )
+        if removed:
+            self._note(added=[], removed=removed)
+
+    def _note(
+        self, *, added: list[uuid.UUID], removed: list[uuid.UUID], touched: bool = False
+    ) -> None:
         removed_now = set(removed)
         self.changes.added = [i for i in self.changes.added if i not in removed_now] + added
         self.changes.removed.extend(removed)
-        _touch_users(self.session, added + removed)
+        if not touched:
+            _touch_users(self.session, self.tenant_id, added + removed)
 
 
-def create_group(session: Session, client: ScimClient, payload: dict[str, Any]) -> ScimGroup:
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A group as its SCIM representation needs it (read or just written with Core)."""
+
+    id: uuid.UUID
+    display_name: str
+    external_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def group_body(
+    client: ScimClient, group: GroupRow, members: Sequence[tuple[uuid.UUID, str]] | None
+) -> dict[str, Any]:
+    """The full SCIM response for a group (what ``group_resource(...).model_dump`` gives in
+    the query-response context), built without a validation round: a group's attributes are
+    our own columns, already checked when written."""
+    body: dict[str, Any] = {
+        "schemas": [GROUP_URN],
+        "id": str(group.id),
+        "displayName": group.display_name,
+        "meta": {
+            "resourceType": "Group",
+            "created": _timestamp(group.created_at),
+            "lastModified": _timestamp(group.updated_at),
+            "location": client.location("Groups", group.id),
+            "version": etag(group.version),
+        },
+    }
+    if group.external_id:
+        body["externalId"] = group.external_id
+    if members:
+        body["members"] = [
+            {
+                "value": str(uid),
+                "$ref": client.location("Users", uid),
+                "type": "User",
+                "display": name,
+            }
+            for uid, name in members
+        ]
+    return body
+
+
+def _member_names(
+    session: Session, tenant_id: uuid.UUID, group_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str]]:
+    rows = session.connection().execute(q.MEMBERS_WITH_NAMES, {"t_id": tenant_id, "g_id": group_id})
+    return [(user_id, name) for user_id, name in rows]
+
+
+def _group_row(session: Session, client: ScimClient, group_id: str) -> GroupRow:
+    parsed = _parse_id(group_id)
+    row = None
+    if parsed is not None:
+        row = (
+            session.connection()
+            .execute(q.GROUP_ROW, {"t_id": client.tenant_id, "g_id": parsed})
+            .one_or_none()
+        )
+    if row is None:
+        raise NotFoundException(detail=f"Group {group_id} not found")
+    return GroupRow(*row)
+
+
+def create_group(session: Session, client: ScimClient, payload: dict[str, Any]) -> dict[str, Any]:
+    """Create a group (and its first members); returns the full SCIM representation."""
     resource = ScimGroup.model_validate(
         payload, scim_ctx=Context.RESOURCE_CREATION_REQUEST, scim_policy=POLICY
     )
     name = (resource.display_name or "").strip()
     if not name:
         raise InvalidValueException(detail="displayName is required")
-    _check_unique_group(session, name, group_id=None)
-    group = Group(display_name=name[:255], external_id=resource.external_id, version=1)
-    session.add(group)
-    session.flush()
-    members = Membership(session, group)
-    members.add(_member_ids(resource.members or []))
+    _check_unique_group(session, client, name, group_id=None)
+    now = _now()
+    group = GroupRow(
+        id=uuid.uuid4(),
+        display_name=name[:255],
+        external_id=resource.external_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    group_row = {
+        "id": group.id,
+        "tenant_id": client.tenant_id,
+        "display_name": group.display_name,
+        "external_id": group.external_id,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    member_ids = _member_ids(resource.members or [])
     changes: dict[str, Any] = {"displayName": name, "externalId": resource.external_id}
+    connection = session.connection()
+    try:
+        if not member_ids and _is_postgresql(session):
+            event = audit.event_row(
+                tenant_id=client.tenant_id,
+                actor=client.actor,
+                action="scim.group.created",
+                target_type="group",
+                target_id=group.id,
+                changes=changes,
+                occurred_at=now,
+            )
+            params = {**q.params_for("g_", group_row), **q.params_for("a_", event)}
+            connection.execute(q.PG_CREATE_GROUP, params)
+            return group_body(client, group, None)
+        connection.execute(q.INSERT_GROUP, group_row)
+    except IntegrityError:
+        raise UniquenessException(detail=f"a group named '{name}' already exists") from None
+    members = Membership(session, client.tenant_id, group.id)
+    members.add(member_ids)
     members.changes.record(changes)
-    audit.record(
+    audit.append(
         session,
         actor=client.actor,
         action="scim.group.created",
         target_type="group",
         target_id=group.id,
         changes=changes,
+        occurred_at=now,
     )
-    session.flush()
-    return group_resource(client, group, _members_of(session, [group.id])[group.id])
+    names = _member_names(session, client.tenant_id, group.id) if member_ids else None
+    return group_body(client, group, names)
+
+
+_MEMBER_CHANGE_KEYS = frozenset(
+    {"members_added", "members_added_count", "members_removed", "members_removed_count"}
+)
 
 
 def _finish_group_change(
     session: Session,
     client: ScimClient,
-    group: Group,
-    before: dict[str, Any],
+    group: GroupRow,
+    *,
+    display_name: str,
+    external_id: str | None,
     members: Membership,
-) -> None:
-    after = {"displayName": group.display_name, "externalId": group.external_id}
+    if_match: str | None,
+) -> GroupRow:
+    """Audit the change and bump the group's version (last: its row lock lasts until the
+    commit); the group as it is now. Nothing changed: nothing written."""
+    before = {"displayName": group.display_name, "externalId": group.external_id}
+    after = {"displayName": display_name, "externalId": external_id}
     changes = audit.diff(before, after)
     members.changes.record(changes)
     if not changes:
-        return
-    if after["displayName"] != before["displayName"]:
-        _check_unique_group(session, group.display_name, group_id=group.id)
-    group.version += 1
-    group.updated_at = _now()
-    action = "scim.group.updated"
-    if set(changes) <= {
-        "members_added",
-        "members_added_count",
-        "members_removed",
-        "members_removed_count",
-    }:
-        action = "scim.group.members_changed"
-    audit.record(
-        session,
+        return group
+    if display_name != group.display_name:
+        _check_unique_group(session, client, display_name, group_id=group.id)
+    now = _now()
+    action = (
+        "scim.group.members_changed"
+        if set(changes) <= _MEMBER_CHANGE_KEYS
+        else "scim.group.updated"
+    )
+    event = audit.event_row(
+        tenant_id=client.tenant_id,
         actor=client.actor,
         action=action,
         target_type="group",
         target_id=group.id,
         changes=changes,
+        occurred_at=now,
     )
-    session.flush()
+    params = {
+        "t_id": client.tenant_id,
+        "g_id": group.id,
+        "name": display_name,
+        "ext": external_id,
+        "now": now,
+    }
+    if if_match is not None:
+        params["seen"] = group.version
+    connection = session.connection()
+    try:
+        if _is_postgresql(session):
+            params.update(q.params_for("a_", event))
+            bump = q.PG_BUMP_GROUP if if_match is None else q.PG_BUMP_GROUP_IF_UNCHANGED
+        else:
+            connection.execute(q.INSERT_EVENT, event)
+            bump = q.BUMP_GROUP if if_match is None else q.BUMP_GROUP_IF_UNCHANGED
+        row = connection.execute(bump, params).one_or_none()
+    except IntegrityError:
+        raise UniquenessException(detail=f"a group named '{display_name}' already exists") from None
+    if row is None:
+        if if_match is not None:
+            raise PreconditionFailedException(detail="the group changed while this request ran")
+        raise NotFoundException(detail=f"Group {group.id} not found")
+    version, created_at, updated_at = row
+    return GroupRow(group.id, display_name, external_id, version, created_at, updated_at)
 
 
 def replace_group(
@@ -1077,8 +1378,8 @@ def replace_group(
     group_id: str,
     payload: dict[str, Any],
     if_match: str | None,
-) -> ScimGroup:
-    group = _get_group(session, group_id)
+) -> dict[str, Any]:
+    group = _group_row(session, client, group_id)
     check_if_match(if_match, group.version)
     resource = ScimGroup.model_validate(
         payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST, scim_policy=POLICY
@@ -1086,13 +1387,18 @@ def replace_group(
     name = (resource.display_name or "").strip()
     if not name:
         raise InvalidValueException(detail="displayName is required")
-    before = {"displayName": group.display_name, "externalId": group.external_id}
-    group.display_name = name[:255]
-    group.external_id = resource.external_id
-    members = Membership(session, group)
+    members = Membership(session, client.tenant_id, group.id)
     members.replace(_member_ids(resource.members or []))
-    _finish_group_change(session, client, group, before, members)
-    return group_resource(client, group, _members_of(session, [group.id])[group.id])
+    group = _finish_group_change(
+        session,
+        client,
+        group,
+        display_name=name[:255],
+        external_id=resource.external_id,
+        members=members,
+        if_match=if_match,
+    )
+    return group_body(client, group, _member_names(session, client.tenant_id, group.id))
 
 
 def _listify(value: Any) -> list[Any]:
@@ -1106,29 +1412,131 @@ def _is_members(key: str) -> bool:
     return key == "members" or key == f"{GROUP_URN.lower()}:members"
 
 
+class _GroupAttributes:
+    """The group's own attributes for PATCH operations that are not member changes; a
+    scim2-models resource is built only when such an operation comes."""
+
+    def __init__(self, group: GroupRow) -> None:
+        self.group = group
+        self.resource: ScimGroup | None = None
+
+    def patch(self, op: str, path: str | None, value: Any) -> None:
+        if self.resource is None:
+            self.resource = ScimGroup.model_validate(
+                {
+                    "id": str(self.group.id),
+                    "displayName": self.group.display_name,
+                    "externalId": self.group.external_id,
+                },
+                scim_policy=POLICY,
+            )
+        _patch_attributes(self.resource, op, path, value)
+
+    def result(self) -> tuple[str, str | None]:
+        if self.resource is None:
+            return self.group.display_name, self.group.external_id
+        name = (self.resource.display_name or "").strip()
+        if not name:
+            raise MutabilityException(detail="displayName is required")
+        return name[:255], self.resource.external_id
+
+
+_PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+_MEMBER_FILTER = re.compile(
+    r'members\[value eq "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"\]',
+    re.IGNORECASE,
+)
+_MEMBER_VALUE_KEYS = frozenset({"value", "display", "$ref"})
+
+
+def _plain_member_values(value: Any) -> list[uuid.UUID] | None:
+    """``[{"value": id, "display": "..."}, ...]`` as ids; None for anything less plain."""
+    if not isinstance(value, list):
+        return None
+    ids: list[uuid.UUID] = []
+    for entry in value:
+        if not isinstance(entry, dict) or not entry.keys() <= _MEMBER_VALUE_KEYS:
+            return None
+        if not isinstance(entry.get("display", ""), str) or entry.get("$ref") is not None:
+            return None
+        parsed = _parse_id(entry["value"]) if isinstance(entry.get("value"), str) else None
+        if parsed is None:
+            return None
+        ids.append(parsed)
+    return ids
+
+
+def member_changes_only(payload: Mapping[str, Any]) -> list[tuple[str, list[uuid.UUID]]] | None:
+    """A PATCH that only adds or removes listed members, in the very shapes Okta and Entra ID
+    send by the thousand, as ``[("add" | "remove", ids), ...]``; None for any other request.
+
+    Those shapes need no PATCH engine: this reads them exactly as scim2-models would (ops
+    case-insensitive, ``members`` or ``members[value eq "<id>"]`` paths, plain member
+    values), so the request skips a validation that costs more than its database work. Any
+    departure, however small, returns None and the request goes through scim2-models.
+    """
+    if payload.keys() != {"schemas", "Operations"} or payload["schemas"] != [_PATCH_OP_URN]:
+        return None
+    operations = payload["Operations"]
+    if not isinstance(operations, list) or not 0 < len(operations) <= MAX_OPERATIONS:
+        return None
+    changes: list[tuple[str, list[uuid.UUID]]] = []
+    for operation in operations:
+        if not isinstance(operation, dict) or not operation.keys() <= {"op", "path", "value"}:
+            return None
+        op, path = operation.get("op"), operation.get("path")
+        if not isinstance(op, str) or not isinstance(path, str):
+            return None
+        op = op.lower()
+        if op == "add" and path.lower() == "members":
+            ids = _plain_member_values(operation.get("value"))
+        elif op == "remove" and path.lower() == "members" and "value" in operation:
+            ids = _plain_member_values(operation["value"])  # Entra: remove the listed ones
+        elif op == "remove" and "value" not in operation:
+            match = _MEMBER_FILTER.fullmatch(path)
+            ids = [uuid.UUID(match.group(1))] if match else None
+        else:
+            return None
+        if not ids or len(ids) > MAX_MEMBERS_PER_REQUEST:
+            return None
+        changes.append((op, list(dict.fromkeys(ids))))
+    return changes
+
+
 def patch_group(
     session: Session,
     client: ScimClient,
     group_id: str,
     payload: dict[str, Any],
     if_match: str | None,
-) -> Group:
+) -> GroupRow:
     """Apply a PATCH to a group: members as row changes, other attributes via scim2-models."""
-    group = _get_group(session, group_id)
+    group = _group_row(session, client, group_id)
     check_if_match(if_match, group.version)
+    plain = member_changes_only(payload)
+    if plain is not None:
+        members = Membership(session, client.tenant_id, group.id)
+        for op, ids in plain:
+            if op == "add":
+                members.add(ids)
+            else:
+                members.remove(ids)
+        return _finish_group_change(
+            session,
+            client,
+            group,
+            display_name=group.display_name,
+            external_id=group.external_id,
+            members=members,
+            if_match=if_match,
+        )
     patch: PatchOp[ScimGroup] = PatchOp[ScimGroup].model_validate(
         _normalise_patch(payload, client),
         scim_ctx=Context.RESOURCE_PATCH_REQUEST,
         scim_policy=POLICY,
     )
-    before = {"displayName": group.display_name, "externalId": group.external_id}
-    members = Membership(session, group)
-    attributes = ScimGroup.model_validate(
-        {"id": str(group.id), "displayName": group.display_name, "externalId": group.external_id},
-        scim_policy=POLICY,
-    )
-    schema = group_filter_schema(client.tenant_id)
-    collection = schema.collections[GROUP_URN.lower() + ":members"]
+    members = Membership(session, client.tenant_id, group.id)
+    attributes = _GroupAttributes(group)
     for operation in patch.operations or []:
         op = operation.op.value
         if operation.path is None:
@@ -1144,11 +1552,11 @@ def patch_group(
                 else:
                     members.replace(ids)
             if others:
-                _patch_attributes(attributes, op, None, others)
+                attributes.patch(op, None, others)
             continue
         binding = operation.path.resolve()
         if binding is None or binding.field_name != "members":
-            _patch_attributes(attributes, op, str(operation.path), operation.value)
+            attributes.patch(op, str(operation.path), operation.value)
             continue
         value_filter: FilterNode | None = operation.path.value_filter
         if binding.sub_field_name is not None or not str(operation.path).rstrip().endswith(
@@ -1176,6 +1584,8 @@ def patch_group(
                 raise InvalidValueException(detail="a remove with a filtered path carries no value")
             members.remove(_member_ids(_listify(operation.value)))
         elif value_filter is not None:
+            schema = group_filter_schema(client.tenant_id)
+            collection = schema.collections[GROUP_URN.lower() + ":members"]
             members.remove_matching(
                 filters.rows_matching(
                     collection, value_filter, prefix=f"{GROUP_URN}:members", schema=schema
@@ -1183,13 +1593,16 @@ def patch_group(
             )
         else:
             members.remove_all()
-    name = (attributes.display_name or "").strip()
-    if not name:
-        raise MutabilityException(detail="displayName is required")
-    group.display_name = name[:255]
-    group.external_id = attributes.external_id
-    _finish_group_change(session, client, group, before, members)
-    return group
+    display_name, external_id = attributes.result()
+    return _finish_group_change(
+        session,
+        client,
+        group,
+        display_name=display_name,
+        external_id=external_id,
+        members=members,
+        if_match=if_match,
+    )
 
 
 def _patch_attributes(resource: ScimGroup, op: str, path: str | None, value: Any) -> None:
@@ -1214,7 +1627,7 @@ def delete_group(session: Session, client: ScimClient, group_id: str, if_match: 
             select(GroupMembership.user_id).where(GroupMembership.group_id == group.id)
         ).all()
     )
-    _touch_users(session, member_ids)
+    _touch_users(session, client.tenant_id, member_ids)
     session.execute(delete(GroupMembership).where(GroupMembership.group_id == group.id))
     audit.record(
         session,

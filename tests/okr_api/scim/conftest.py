@@ -2,24 +2,26 @@
 
 The app here gives each request its own savepoint (inside the test's outer transaction, which
 is still rolled back at the end), released on success and rolled back on error, like
-production's unit of work: a failed SCIM request must not
-undo the requests before it, and must not leave half its own changes behind.
+production's unit of work (the session dependency, and the hot paths' ``ScimWork``): a failed
+SCIM request must not undo the requests before it, and must not leave half its own changes
+behind.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from okr_api.app import create_app
 from okr_api.database import get_session
+from okr_api.scim.work import ScimWork, scim_work
 from okr_core import scim_tokens, tenants
 from okr_core.actors import Actor
 from okr_core.models import Tenant
@@ -52,7 +54,35 @@ def app(db_settings: Settings, session: Session) -> Iterator[FastAPI]:
             request.rollback()
             raise
 
+    class SavepointWork(ScimWork):
+        """The hot paths' unit of work on the test's session: a savepoint per request."""
+
+        def __init__(self) -> None:
+            super().__init__(session)
+            unbind_tenant(session)
+            self.savepoint = session.begin_nested()
+
+        def commit(self) -> None:
+            session.flush()
+            self.savepoint.commit()
+
+        def rollback(self) -> None:
+            if self.savepoint.is_active:
+                self.savepoint.rollback()
+
+        def close(self) -> None:
+            pass  # the test's session outlives the request
+
+    async def _scim_work(request: Request) -> AsyncIterator[ScimWork]:
+        work = SavepointWork()
+        try:
+            await work.authenticate(request)
+            yield work
+        finally:
+            await work.release()
+
     application.dependency_overrides[get_session] = _unit_of_work
+    application.dependency_overrides[scim_work] = _scim_work
     yield application
     application.dependency_overrides.clear()
 

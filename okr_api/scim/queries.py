@@ -1,0 +1,262 @@
+"""The SQL of SCIM's hot paths (create a user, create a group, change a group's members).
+
+SQLAlchemy Core statements, built once at import and executed on the request session's
+connection, so a request pays neither the ORM's unit of work nor statement compilation (each
+statement's cache key is memoised on the object). They run inside the request's transaction,
+where ``okr.tenant_id`` is already set for row-level security, and every one of them also names
+the tenant explicitly (``t_id``): the ORM's automatic tenant criteria do not apply to Core.
+
+Parameter names never repeat a column name: an UPDATE reserves those for its SET clause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from okr_core.audit import EVENTS
+from okr_core.models import SCIM_PROVIDER, Group, GroupMembership, IdentityLink, User, UserEmail
+
+USERS = cast(Table, User.__table__)
+LINKS = cast(Table, IdentityLink.__table__)
+EMAILS = cast(Table, UserEmail.__table__)
+GROUPS = cast(Table, Group.__table__)
+MEMBERS = cast(Table, GroupMembership.__table__)
+
+# Who holds a userName (any provisioned user, deleted ones too) and a login e-mail (any
+# user): two index look-ups in one round trip. Params: t_id, name_key, email.
+HOLDERS = select(
+    select(LINKS.c.user_id)
+    .where(
+        LINKS.c.tenant_id == bindparam("t_id"),
+        LINKS.c.provider == SCIM_PROVIDER,
+        LINKS.c.user_name_key == bindparam("name_key"),
+    )
+    .limit(1)
+    .scalar_subquery()
+    .label("by_name"),
+    select(USERS.c.id)
+    .where(USERS.c.tenant_id == bindparam("t_id"), USERS.c.email == bindparam("email"))
+    .limit(1)
+    .scalar_subquery()
+    .label("by_email"),
+)
+
+INSERT_USER = insert(USERS)
+INSERT_LINK = insert(LINKS)
+INSERT_EMAIL = insert(EMAILS)
+INSERT_GROUP = insert(GROUPS)
+INSERT_MEMBER = insert(MEMBERS)
+INSERT_EVENT = insert(EVENTS)
+
+# A group's row as SCIM shows it. Params: t_id, g_id.
+GROUP_ROW = select(
+    GROUPS.c.id,
+    GROUPS.c.display_name,
+    GROUPS.c.external_id,
+    GROUPS.c.version,
+    GROUPS.c.created_at,
+    GROUPS.c.updated_at,
+).where(GROUPS.c.id == bindparam("g_id"), GROUPS.c.tenant_id == bindparam("t_id"))
+
+# Another group with this display name (case-insensitive). Params: t_id, name_key.
+GROUP_NAME_HOLDER = (
+    select(GROUPS.c.id)
+    .where(
+        GROUPS.c.tenant_id == bindparam("t_id"),
+        func.lower(GROUPS.c.display_name) == bindparam("name_key"),
+    )
+    .limit(1)
+)
+
+# The group's new name, external id and version; last in a request, so the row lock it takes
+# is held only until the commit. Params: t_id, g_id, name, ext, now.
+_BUMP = (
+    update(GROUPS)
+    .values(
+        display_name=bindparam("name"),
+        external_id=bindparam("ext"),
+        version=GROUPS.c.version + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(GROUPS.c.version, GROUPS.c.created_at, GROUPS.c.updated_at)
+)
+BUMP_GROUP = _BUMP.where(GROUPS.c.id == bindparam("g_id"), GROUPS.c.tenant_id == bindparam("t_id"))
+# The same, only if nobody changed the group since the client's If-Match was checked
+# (param seen: the version checked).
+BUMP_GROUP_IF_UNCHANGED = _BUMP.where(
+    GROUPS.c.id == bindparam("g_id"),
+    GROUPS.c.tenant_id == bindparam("t_id"),
+    GROUPS.c.version == bindparam("seen"),
+)
+
+# Which of these ids are provisioned users, and which of them are already members: one
+# index-only probe per id. Params: t_id, g_id, u_ids (a list).
+USERS_AND_MEMBERSHIP = (
+    select(LINKS.c.user_id, MEMBERS.c.user_id.label("member"))
+    .select_from(
+        LINKS.outerjoin(
+            MEMBERS,
+            and_(
+                MEMBERS.c.user_id == LINKS.c.user_id,
+                MEMBERS.c.group_id == bindparam("g_id"),
+                MEMBERS.c.tenant_id == bindparam("t_id"),
+            ),
+        )
+    )
+    .where(
+        LINKS.c.tenant_id == bindparam("t_id"),
+        LINKS.c.provider == SCIM_PROVIDER,
+        LINKS.c.deleted_at.is_(None),
+        LINKS.c.user_id.in_(bindparam("u_ids", expanding=True)),
+    )
+)
+
+# Provisioned users among these ids. Params: t_id, u_ids.
+PROVISIONED = select(LINKS.c.user_id).where(
+    LINKS.c.tenant_id == bindparam("t_id"),
+    LINKS.c.provider == SCIM_PROVIDER,
+    LINKS.c.deleted_at.is_(None),
+    LINKS.c.user_id.in_(bindparam("u_ids", expanding=True)),
+)
+
+# Every member of a group. Params: t_id, g_id.
+MEMBER_IDS = select(MEMBERS.c.user_id).where(
+    MEMBERS.c.tenant_id == bindparam("t_id"), MEMBERS.c.group_id == bindparam("g_id")
+)
+
+# Remove these members; returns the ids that were members. Params: t_id, g_id, u_ids.
+DELETE_MEMBERS = (
+    delete(MEMBERS)
+    .where(
+        MEMBERS.c.tenant_id == bindparam("t_id"),
+        MEMBERS.c.group_id == bindparam("g_id"),
+        MEMBERS.c.user_id.in_(bindparam("u_ids", expanding=True)),
+    )
+    .returning(MEMBERS.c.user_id)
+)
+
+# A membership change changes the users' ``groups``: bump their SCIM versions.
+# Params: t_id, u_ids, now.
+TOUCH_USERS = (
+    update(LINKS)
+    .where(
+        LINKS.c.tenant_id == bindparam("t_id"),
+        LINKS.c.provider == SCIM_PROVIDER,
+        LINKS.c.user_id.in_(bindparam("u_ids", expanding=True)),
+    )
+    .values(version=LINKS.c.version + 1, updated_at=bindparam("now"))
+)
+
+# Members with their display names, in the order SCIM lists them. Params: t_id, g_id.
+MEMBERS_WITH_NAMES = (
+    select(USERS.c.id, USERS.c.display_name)
+    .select_from(MEMBERS.join(USERS, USERS.c.id == MEMBERS.c.user_id))
+    .where(
+        MEMBERS.c.tenant_id == bindparam("t_id"),
+        MEMBERS.c.group_id == bindparam("g_id"),
+        USERS.c.tenant_id == bindparam("t_id"),
+    )
+    .order_by(USERS.c.display_name, USERS.c.id)
+)
+
+
+# ---------------------------------------------------------------- PostgreSQL: one round trip
+#
+# PostgreSQL runs INSERT/UPDATE in WITH clauses, so on it a whole change (rows plus the audit
+# event that describes them) is one statement. Foreign keys are checked at the end of the
+# statement, so a link may refer to the user inserted beside it. Other dialects run the
+# statements above one by one.
+
+
+def _row_params(table: Table, prefix: str) -> dict[str, BindParameter[Any]]:
+    """Every column of ``table`` as a typed parameter named ``<prefix><column>``."""
+    return {c.name: bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+
+
+def params_for(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values as the parameters ``_row_params`` names."""
+    return {prefix + name: value for name, value in row.items()}
+
+
+def _create_user(emails: int) -> Select[int]:
+    ctes = [
+        insert(USERS).values(_row_params(USERS, "u_")).cte("new_user"),
+        insert(LINKS).values(_row_params(LINKS, "l_")).cte("new_link"),
+        *(
+            insert(EMAILS).values(_row_params(EMAILS, f"e{i}_")).cte(f"new_email_{i}")
+            for i in range(emails)
+        ),
+        insert(EVENTS).values(_row_params(EVENTS, "a_")).cte("new_event"),
+    ]
+    return select(literal(1)).add_cte(*ctes)
+
+
+# A new user, its identity link, its first e-mails and its audit event: one statement for up
+# to this many e-mails (params u_*, l_*, e<i>_*, a_*).
+PG_CREATE_USER = {count: _create_user(count) for count in range(3)}
+
+_TARGET = (
+    select(LINKS.c.user_id)
+    .where(
+        LINKS.c.tenant_id == bindparam("t_id"),
+        LINKS.c.provider == SCIM_PROVIDER,
+        LINKS.c.deleted_at.is_(None),
+        LINKS.c.user_id.in_(bindparam("u_ids", expanding=True)),
+    )
+    .cte("target")
+)
+_ADDED = (
+    pg_insert(MEMBERS)
+    .from_select(
+        ["tenant_id", "group_id", "user_id"],
+        select(
+            bindparam("t_id", type_=MEMBERS.c.tenant_id.type),
+            bindparam("g_id", type_=MEMBERS.c.group_id.type),
+            _TARGET.c.user_id,
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(MEMBERS.c.user_id)
+    .cte("added")
+)
+_TOUCHED = (
+    update(LINKS)
+    .where(
+        LINKS.c.tenant_id == bindparam("t_id"),
+        LINKS.c.provider == SCIM_PROVIDER,
+        LINKS.c.user_id.in_(select(_ADDED.c.user_id)),
+    )
+    .values(version=LINKS.c.version + 1, updated_at=bindparam("now"))
+    .cte("touched")
+)
+# Add members: which ids are provisioned users (user_id) and which of them became members now
+# (added; null for those that already were), their versions bumped. A concurrent add of the
+# same member is no conflict. Params: t_id, g_id, u_ids, now.
+PG_ADD_MEMBERS = (
+    select(_TARGET.c.user_id, _ADDED.c.user_id.label("added"))
+    .select_from(_TARGET.outerjoin(_ADDED, _ADDED.c.user_id == _TARGET.c.user_id))
+    .add_cte(_TOUCHED)
+)
+
+_EVENT = insert(EVENTS).values(_row_params(EVENTS, "a_")).cte("new_event")
+# The group's audit event and version bump together (params as BUMP_GROUP*, plus a_*).
+PG_BUMP_GROUP = BUMP_GROUP.add_cte(_EVENT)
+PG_BUMP_GROUP_IF_UNCHANGED = BUMP_GROUP_IF_UNCHANGED.add_cte(_EVENT)
+# A new group and its audit event (params g_*, a_*).
+PG_CREATE_GROUP = insert(GROUPS).values(_row_params(GROUPS, "g_")).add_cte(_EVENT)
