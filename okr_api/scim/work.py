@@ -97,4 +97,6 @@ async def scim_work(request: Request) -> AsyncIterator[ScimWork]:
         await work.release()
 
 
-CurrentScimWork = Annotated[ScimWork, Depends(scim_work)]
+# scope="function": a request refused before its work ran is rolled back before the response
+# is sent, as the session dependency does.
+CurrentScimWork = Annotated[ScimWork, Depends(scim_work, scope="function")]
