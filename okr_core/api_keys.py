@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Literal
 
 from limits import parse as parse_limit
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from okr_core import audit
@@ -37,7 +37,12 @@ from okr_core.errors import ValidationFailed
 from okr_core.models import ApiKey, ApiRateLimit, Tenant, TenantStatus
 from okr_core.repository import get_owned
 from okr_core.settings import Settings
-from okr_core.tenancy import require_tenant, tenant_context, tenant_for_credential
+from okr_core.tenancy import (
+    require_tenant,
+    tenant_context,
+    tenant_for_any_credential,
+    tenant_for_credential,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +369,7 @@ def find_key(
         found = tenant_for_credential(session, table="api_keys", digest=digest)
         stored_digest = digest
     else:
-        found_any = _owner_of_any_digest(session, candidates)
+        found_any = tenant_for_any_credential(session, table="api_keys", digests=candidates)
         found, stored_digest = (found_any[:2], found_any[2]) if found_any else (None, digest)
     if found is None:
         return None
@@ -392,45 +397,6 @@ def find_key(
         per_key_limit=per_key,
         per_tenant_limit=per_tenant,
     )
-
-
-def _owner_of_any_digest(
-    session: Session, digests: Sequence[str]
-) -> tuple[uuid.UUID, uuid.UUID, str] | None:
-    """``(tenant_id, key_id, stored digest)`` of the API key stored under any of ``digests``
-    (earliest in the list wins), in one statement.
-
-    The plural of :func:`okr_core.tenancy.tenant_for_credential` for API keys, answering the
-    same single question. On PostgreSQL, row-level security hides the table from the app role,
-    so it runs the same SECURITY DEFINER function once per digest inside one query (each an
-    index lookup on ``digest``); elsewhere it is ``digest IN (...)`` on the unique index.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = text(
-            "SELECT c.tenant_id, c.credential_id, d.digest"
-            " FROM unnest(CAST(:digests AS text[])) WITH ORDINALITY AS d(digest, position)"
-            " CROSS JOIN LATERAL okr_tenant_for_credential('api_keys', d.digest) AS c"
-            " ORDER BY d.position LIMIT 1"
-        )
-        row = session.execute(stmt, {"digests": list(digests)}).first()
-    else:
-        stmt = text("SELECT tenant_id, id, digest FROM api_keys WHERE digest IN :digests")
-        stmt = stmt.bindparams(bindparam("digests", expanding=True))
-        rows = sorted(
-            session.execute(stmt, {"digests": list(digests)}).all(),
-            key=lambda r: digests.index(r[2]),
-        )
-        row = rows[0] if rows else None
-    if row is None:
-        return None
-    return _as_uuid(row[0]), _as_uuid(row[1]), str(row[2])
-
-
-def _as_uuid(value: object) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    text_value = str(value)
-    return uuid.UUID(hex=text_value) if len(text_value) == 32 else uuid.UUID(text_value)
 
 
 def _redigest(session: Session, *, key_id: uuid.UUID, old: str, new: str) -> None:

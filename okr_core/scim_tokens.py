@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import string
 import uuid
@@ -22,8 +23,14 @@ from okr_core import audit
 from okr_core.actors import Actor
 from okr_core.errors import NotFound, ValidationFailed
 from okr_core.models import ScimToken, Tenant, TenantStatus
-from okr_core.tenancy import bind_tenant, require_tenant, tenant_for_credential
+from okr_core.tenancy import (
+    bind_tenant,
+    require_tenant,
+    tenant_for_any_credential,
+    tenant_for_credential,
+)
 
+log = logging.getLogger(__name__)
 TOKEN_PREFIX = "okrscim_"  # noqa: S105 (the public prefix, not a secret)
 _ALPHABET = string.digits + string.ascii_letters
 _BODY_LENGTH = 32
@@ -122,18 +129,33 @@ def revoke_token(session: Session, *, actor: Actor, token_id: uuid.UUID) -> Scim
 
 
 def authenticate(
-    session: Session, *, presented: str, secret: str, now: datetime | None = None
+    session: Session,
+    *,
+    presented: str,
+    secret: str,
+    previous_secrets: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> ScimToken | None:
     """The active token with this value, its tenant bound to ``session``; else None.
 
     Revoked tokens and tokens of inactive tenants are refused. The tenant is found through the
     one sanctioned cross-tenant lookup; the row itself is then read under that tenant's scope.
+    ``previous_secrets`` (``OKR_SECRET_KEY_PREVIOUS``) keep tokens digested before a secret-key
+    rotation working: all digests are looked up in one statement, and a token found under an old
+    one is re-digested under ``secret``, so the identity provider needs no new token.
     """
     if not is_well_formed(presented):
         return None
-    found = tenant_for_credential(
-        session, table="scim_tokens", digest=digest(presented, secret=secret)
+    current = digest(presented, secret=secret)
+    candidates = list(
+        dict.fromkeys([current, *(digest(presented, secret=s) for s in previous_secrets)])
     )
+    stored = current
+    if len(candidates) == 1:
+        found = tenant_for_credential(session, table="scim_tokens", digest=current)
+    else:
+        found_any = tenant_for_any_credential(session, table="scim_tokens", digests=candidates)
+        found, stored = (found_any[:2], found_any[2]) if found_any else (None, current)
     if found is None:
         return None
     tenant_id, token_id = found
@@ -144,6 +166,9 @@ def authenticate(
     row = session.scalars(select(ScimToken).where(ScimToken.id == token_id)).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
+    if stored != current:
+        row.digest = current
+        log.info("SCIM token %s was stored under a previous secret key; re-digested", row.id)
     now = now or datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         row.last_used_at = now

@@ -11,11 +11,11 @@ A session carries its tenant in ``session.info``. Two layers enforce it:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
@@ -109,6 +109,41 @@ def tenant_for_credential(
     if row is None:
         return None
     return _as_uuid(row[0]), _as_uuid(row[1])
+
+
+def tenant_for_any_credential(
+    session: Session, *, table: str, digests: Sequence[str]
+) -> tuple[uuid.UUID, uuid.UUID, str] | None:
+    """``(tenant_id, row_id, stored digest)`` of the credential stored under any of ``digests``
+    (earliest in the list wins), in one statement.
+
+    The plural of :func:`tenant_for_credential`, answering the same single question, for a
+    secret presented after ``OKR_SECRET_KEY`` was rotated (its digest under the current and each
+    previous secret). On PostgreSQL it runs the SECURITY DEFINER function once per digest inside
+    one query (each an index lookup on ``digest``); elsewhere it is ``digest IN (...)`` on the
+    unique index.
+    """
+    if table not in CREDENTIAL_TABLES:
+        raise ValueError(f"{table} is not a credential table")
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text(
+            "SELECT c.tenant_id, c.credential_id, d.digest"
+            " FROM unnest(CAST(:digests AS text[])) WITH ORDINALITY AS d(digest, position)"
+            " CROSS JOIN LATERAL okr_tenant_for_credential(:t, d.digest) AS c"
+            " ORDER BY d.position LIMIT 1"
+        )
+        row = session.execute(stmt, {"digests": list(digests), "t": table}).first()
+    else:
+        stmt = text(f"SELECT tenant_id, id, digest FROM {table} WHERE digest IN :digests")
+        stmt = stmt.bindparams(bindparam("digests", expanding=True))
+        rows = sorted(
+            session.execute(stmt, {"digests": list(digests)}).all(),
+            key=lambda r: list(digests).index(r[2]),
+        )
+        row = rows[0] if rows else None
+    if row is None:
+        return None
+    return _as_uuid(row[0]), _as_uuid(row[1]), str(row[2])
 
 
 def tenant_for_integration(session: Session, integration_id: uuid.UUID) -> uuid.UUID | None:

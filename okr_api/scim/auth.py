@@ -114,7 +114,11 @@ async def authenticate(request: Request, session: Session) -> ScimClient:
     verified = cache.get(digest)
     if verified is None:
         token = await run_in_threadpool(
-            scim_tokens.authenticate, session, presented=presented, secret=secret
+            scim_tokens.authenticate,
+            session,
+            presented=presented,
+            secret=secret,
+            previous_secrets=settings.previous_secret_keys,
         )
         if token is None:
             raise UnauthorizedException(detail="the SCIM token is not valid or has been revoked")
