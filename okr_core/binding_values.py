@@ -13,8 +13,9 @@ The one variable is ``as_of_at`` (UTC): the moment the values are computed for. 
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -37,7 +38,7 @@ from okr_core.models import (
 from okr_core.models.kr_binding import METRIC_SOURCE
 from okr_core.sources.errors import PermanentSourceError
 from okr_core.sources.github.client import normalise_repositories
-from okr_core.sql_models import PROJECT_DIR, SourceKey, SqlProject, run_project
+from okr_core.sql_models import PROJECT_DIR, SourceKey, SqlProject, output_schemas, run_project
 from okr_core.tenancy import require_tenant
 from okr_core.warehouse import (
     GITHUB_PULL_REQUESTS,
@@ -225,11 +226,45 @@ def bindings_table(specs: Sequence[BindingSpec]) -> pa.Table:
     return pa.Table.from_pylist([s.row() for s in specs], schema=KR_BINDINGS_SCHEMA)
 
 
-def warehouse_sources(warehouse_dir: Path, tenant_id: uuid.UUID) -> dict[SourceKey, pa.Table]:
-    """One tenant's landed tables (empty where nothing has landed yet)."""
+LANDED_TABLES = (JIRA_ISSUES, JIRA_BINDING_ISSUES, GITHUB_PULL_REQUESTS)
+
+
+def warehouse_sources(
+    warehouse_dir: Path, tenant_id: uuid.UUID, *, only: Collection[str] | None = None
+) -> dict[SourceKey, pa.Table]:
+    """One tenant's landed tables (empty where nothing has landed yet); with ``only``, the
+    tables of those sources (``jira``, ``github``) alone."""
     return {
         (table.source, table.entity): read_table(table.path(warehouse_dir, tenant_id), table.schema)
-        for table in (JIRA_ISSUES, JIRA_BINDING_ISSUES, GITHUB_PULL_REQUESTS)
+        for table in LANDED_TABLES
+        if only is None or table.source in only
+    }
+
+
+_schemas_lock = threading.Lock()
+_schemas: dict[int, tuple[SqlProject, dict[str, pa.Schema]]] = {}
+
+
+def model_schemas(project: SqlProject) -> dict[str, pa.Schema]:
+    """Every model's output schema (found once per project, by running it on empty inputs)."""
+    with _schemas_lock:
+        found = _schemas.get(id(project))
+        if found is None or found[0] is not project:
+            variables = as_of_variables(datetime(2000, 1, 1, tzinfo=UTC))
+            found = (project, output_schemas(project, SOURCE_SCHEMAS, variables))
+            _schemas[id(project)] = found
+        return found[1]
+
+
+def left_out_models(project: SqlProject, sources: Collection[str]) -> dict[str, pa.Table]:
+    """Empty outputs for the staging models of the landed sources not in ``sources``: given to
+    :func:`run_project` as inputs, they are not run and their landed tables are not read."""
+    landed = {table.source for table in LANDED_TABLES}
+    schemas = model_schemas(project)
+    return {
+        name: schemas[name].empty_table()
+        for name, model in project.models.items()
+        if model.layer == "staging" and model.group in landed and model.group not in sources
     }
 
 
@@ -246,15 +281,28 @@ def compute(
     as_of: datetime,
     project: SqlProject | None = None,
     select_models: Sequence[str] | None = None,
+    only_sources: Collection[str] | None = None,
+    fetch: Collection[str] | None = None,
+    row_counts: dict[str, int] | None = None,
 ) -> dict[str, pa.Table]:
-    """Run the SQL models over ``sources`` for ``specs``; every model's output by name."""
+    """Run the SQL models over ``sources`` for ``specs``; every model's output by name.
+
+    With ``only_sources`` (e.g. ``{"jira"}`` when every spec is a Jira binding) the staging
+    models of the other landed sources are not run: they are given as empty relations, so
+    ``sources`` need not hold their tables, and they are missing from the outputs.
+    ``fetch`` and ``row_counts``: as for :func:`okr_core.sql_models.run_project`.
+    """
+    project = project or load_project()
     inputs = dict(sources)
     inputs[("app", "kr_bindings")] = bindings_table(specs)
     return run_project(
-        project or load_project(),
+        project,
         sources=inputs,
         variables=as_of_variables(as_of),
         select=select_models,
+        inputs=None if only_sources is None else left_out_models(project, only_sources),
+        fetch=fetch,
+        row_counts=row_counts,
     )
 
 

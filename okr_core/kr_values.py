@@ -399,6 +399,13 @@ class TenantValues:
     outputs: dict[str, pa.Table]
     written: ValuesWrite
     specs: list[BindingSpec]
+    # Every model that ran and its row count (``outputs`` may hold only some of them).
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+    def row_count(self, model: str) -> int | None:
+        if model in self.row_counts:
+            return self.row_counts[model]
+        return self.outputs[model].num_rows if model in self.outputs else None
 
 
 def refresh_tenant_values(

@@ -19,7 +19,7 @@ import datetime as dt
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -257,11 +257,16 @@ def _topological(models: Mapping[str, Model]) -> tuple[str, ...]:
 # -- running -------------------------------------------------------------------------------------
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection in UTC with modest resources."""
+def connect(threads: int = 1) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection in UTC with modest resources.
+
+    One thread by default: a run is one tenant's small tables, callers run many tenants in
+    their own threads, and DuckDB's worker threads only add scheduling to such queries (about
+    a tenth more CPU per run with two).
+    """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET threads = 2")
+    con.execute(f"SET threads = {int(threads)}")
     return con
 
 
@@ -293,11 +298,15 @@ def run_project(
     select: Sequence[str] | None = None,
     inputs: Mapping[str, pa.Table] | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    fetch: Collection[str] | None = None,
+    row_counts: dict[str, int] | None = None,
 ) -> dict[str, pa.Table]:
     """Run ``select`` (default: every model) and whatever they need, on in-memory DuckDB.
 
     ``inputs`` are outputs of models computed before (e.g. read back from Parquet); those models
-    are not run again. Returns the output of every model that ran. Without ``con`` the thread's
+    are not run again. Returns the output of every model that ran, or with ``fetch`` of those
+    of them only (reading a model's output back as Arrow costs about a third of running it).
+    ``row_counts``, if given, receives every model's row count. Without ``con`` the thread's
     own in-memory connection is used, and every table and view of the run is dropped again
     before returning (success or not): nothing of one run (one tenant) survives into the next.
     """
@@ -323,10 +332,15 @@ def run_project(
             model = project.models[name]
             try:
                 created.append(name)
-                con.execute(f'CREATE TABLE "{name}" AS {model.render(variables)}')
+                # CREATE TABLE AS answers the number of rows it wrote.
+                written = con.execute(f'CREATE TABLE "{name}" AS {model.render(variables)}')
+                count = written.fetchone()
             except duckdb.Error as exc:
                 raise SqlModelError(f"model {name} failed: {exc}") from exc
-            outputs[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+            if row_counts is not None:
+                row_counts[name] = int(count[0]) if count else 0
+            if fetch is None or name in fetch:
+                outputs[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
         return outputs
     finally:
         _clear(con, registered, created)

@@ -5,8 +5,13 @@ This is the body of the batched Dagster run, kept free of Dagster so it is testa
 - tenants run in a thread pool (the work is mostly waiting on HTTP); each tenant runs alone, so
   one tenant's failure, retries or slowness never fails another and holds only its own thread;
 - per tenant: every listed integration is synced (:func:`okr_core.extraction.sync_integration`,
-  with the one per-request retry layer inside), then the SQL models run over the tenant's files
-  and the values are written in one unit of work (:func:`okr_core.kr_values.refresh_tenant_values`);
+  with the one per-request retry layer inside), then the values of what those syncs can change
+  are recomputed and written in one unit of work: the bindings of the integrations that synced,
+  through the SQL models their marts need over their sources' files only (the other sources'
+  staging models are given as empty relations and not run), skipped altogether when each
+  integration's inputs fingerprint (its source's base and delta files, its bindings, the day)
+  is unchanged. Other integrations' check-ins are never touched. The models' outputs are not
+  written (they hold some bindings only); stale materialised outputs are removed instead;
 - the caller gets one :class:`TenantOutcome` per tenant as soon as it is done (to record
   per-tenant events), and decides what a failed tenant means for the batch.
 """
@@ -30,6 +35,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.binding_values import (
+    LANDED_TABLES,
     VALUES_MODEL,
     BindingSpec,
     compute,
@@ -45,14 +51,7 @@ from okr_core.sources.retry import RetryPolicy
 from okr_core.sync_schedule import clear_sync_request, mark_events_processed
 from okr_core.tenancy import bind_tenant
 from okr_core.value_checks import CheckOutcome, evaluate
-from okr_core.warehouse import (
-    GITHUB_PULL_REQUESTS,
-    JIRA_BINDING_ISSUES,
-    JIRA_ISSUES,
-    model_path,
-    tenant_dir,
-    write_table_atomically,
-)
+from okr_core.warehouse import model_path, table_files, tenant_dir
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +100,36 @@ class TenantOutcome:
         }
 
 
-FINGERPRINT_FILE = "_inputs.json"
+FINGERPRINT_DIR = "_inputs"
 
 
 def inputs_fingerprint(
-    warehouse_dir: Path, tenant_id: uuid.UUID, specs: Sequence[BindingSpec], day: date
+    warehouse_dir: Path,
+    tenant_id: uuid.UUID,
+    specs: Sequence[BindingSpec],
+    day: date,
+    *,
+    source: str | None = None,
 ) -> str:
-    """What the values depend on: the landed files (identity and size), the bindings as the
-    models see them, and the day (today's row changes with the date)."""
+    """What the values of ``specs`` depend on: the landed files of their source (each table's
+    base file and its pending delta files: identity, modification time and size), the bindings
+    as the models see them, and the day (today's row changes with the date).
+
+    ``source`` limits the files to that source's tables (one integration's bindings read only
+    them); without it every landed table counts.
+    """
     files = []
-    for table in (JIRA_ISSUES, JIRA_BINDING_ISSUES, GITHUB_PULL_REQUESTS):
-        path = table.path(warehouse_dir, tenant_id)
-        stat = path.stat() if path.exists() else None
-        files.append(
-            [table.entity, *((stat.st_ino, stat.st_mtime_ns, stat.st_size) if stat else ())]
-        )
+    for table in LANDED_TABLES:
+        if source is not None and table.source != source:
+            continue
+        entry: list[Any] = [table.entity]
+        for path in table_files(table.path(warehouse_dir, tenant_id)):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # compacted meanwhile: the next sync sees the new base
+                continue
+            entry.append([path.name, stat.st_ino, stat.st_mtime_ns, stat.st_size])
+        files.append(entry)
     document = {
         "day": day.isoformat(),
         "files": files,
@@ -127,12 +141,16 @@ def inputs_fingerprint(
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def _fingerprint_path(warehouse_dir: Path, tenant_id: uuid.UUID) -> Path:
-    return tenant_dir(warehouse_dir, tenant_id) / "models" / FINGERPRINT_FILE
+def _fingerprint_path(warehouse_dir: Path, tenant_id: uuid.UUID, integration_id: uuid.UUID) -> Path:
+    return (
+        tenant_dir(warehouse_dir, tenant_id) / "models" / FINGERPRINT_DIR / f"{integration_id}.json"
+    )
 
 
-def _stored_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID) -> str | None:
-    path = _fingerprint_path(warehouse_dir, tenant_id)
+def _stored_fingerprint(
+    warehouse_dir: Path, tenant_id: uuid.UUID, integration_id: uuid.UUID
+) -> str | None:
+    path = _fingerprint_path(warehouse_dir, tenant_id, integration_id)
     try:
         value = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
     except (OSError, ValueError):
@@ -140,12 +158,22 @@ def _stored_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID) -> str | None
     return value if isinstance(value, str) else None
 
 
-def _store_fingerprint(warehouse_dir: Path, tenant_id: uuid.UUID, fingerprint: str) -> None:
-    path = _fingerprint_path(warehouse_dir, tenant_id)
+def _store_fingerprint(
+    warehouse_dir: Path, tenant_id: uuid.UUID, integration_id: uuid.UUID, fingerprint: str
+) -> None:
+    path = _fingerprint_path(warehouse_dir, tenant_id, integration_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _forget_model_outputs(warehouse_dir: Path, tenant_id: uuid.UUID, names: Sequence[str]) -> None:
+    """Remove the materialised outputs of models whose inputs just changed: a model asset
+    reads its parents' outputs where they exist, so a stale one must not stay behind (absent
+    ones are computed in memory)."""
+    for name in names:
+        model_path(warehouse_dir, tenant_id, name).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -177,7 +205,6 @@ def sync_tenant(
     trigger: SyncTrigger,
     retry: RetryPolicy | None = None,
     dagster_run_id: str | None = None,
-    write_model_outputs: bool = True,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> TenantOutcome:
     started = clock()
@@ -215,32 +242,66 @@ def sync_tenant(
         outcome.duration_seconds = (clock() - started).total_seconds()
         return outcome
     try:
+        # Only what this attempt's syncs can change: the bindings of the integrations that
+        # synced, over their sources' tables. The other sources' bindings keep their values
+        # (their files did not change) and their models are not run.
+        synced = {s.integration_id: s.source for s in outcome.syncs if s.succeeded}
         # Read, compute, write: the models run outside any transaction, so the database is
         # held for milliseconds, not for the computation.
         with tenant_unit(factory, tenant_id) as session:
-            specs = tenant_specs(session, synced_only=True)
-        fingerprint = inputs_fingerprint(warehouse_dir, tenant_id, specs, computed_at.date())
-        if fingerprint == _stored_fingerprint(warehouse_dir, tenant_id):
-            # Same landed files, same bindings, same day: the values would come out the same.
+            specs = tenant_specs(session, integration_ids=list(synced), synced_only=True)
+        fingerprints = {
+            integration_id: inputs_fingerprint(
+                warehouse_dir,
+                tenant_id,
+                [spec for spec in specs if spec.integration_id == str(integration_id)],
+                computed_at.date(),
+                source=source,
+            )
+            for integration_id, source in synced.items()
+        }
+        changed = {
+            integration_id
+            for integration_id, fingerprint in fingerprints.items()
+            if fingerprint != _stored_fingerprint(warehouse_dir, tenant_id, integration_id)
+        }
+        specs = [spec for spec in specs if uuid.UUID(spec.integration_id) in changed]
+        if not specs:
+            # Same landed files, same bindings, same day (or no bindings): the values would
+            # come out the same.
+            for integration_id in changed:
+                _store_fingerprint(
+                    warehouse_dir, tenant_id, integration_id, fingerprints[integration_id]
+                )
             outcome.values_unchanged = True
             outcome.duration_seconds = (clock() - started).total_seconds()
             return outcome
+        sources = {spec.source for spec in specs}
+        row_counts: dict[str, int] = {}
         outputs = compute(
-            sources=warehouse_sources(warehouse_dir, tenant_id), specs=specs, as_of=computed_at
+            sources=warehouse_sources(warehouse_dir, tenant_id, only=sources),
+            specs=specs,
+            as_of=computed_at,
+            only_sources=sources,
+            fetch=(VALUES_MODEL,),  # all the values write and the checks read
+            row_counts=row_counts,
         )
-        if write_model_outputs:
-            for name, table in outputs.items():
-                write_table_atomically(
-                    model_path(warehouse_dir, tenant_id, name), table, durable=False
-                )
+        # The outputs hold only these bindings' rows, not the tenant's models' outputs: nothing
+        # is written, stale materialised ones go (a model asset recomputes them when asked).
+        _forget_model_outputs(warehouse_dir, tenant_id, list(row_counts))
         with tenant_unit(factory, tenant_id) as session:
             written = write_values(
                 session, values=outputs[VALUES_MODEL], specs=specs, computed_at=computed_at
             )
-            outcome.values = TenantValues(outputs=outputs, written=written, specs=specs)
+            outcome.values = TenantValues(
+                outputs=outputs, written=written, specs=specs, row_counts=row_counts
+            )
             outcome.checks = evaluate(session, outcome.values, now=computed_at)
         outcome.computed_at = computed_at
-        _store_fingerprint(warehouse_dir, tenant_id, fingerprint)
+        for integration_id in changed:
+            _store_fingerprint(
+                warehouse_dir, tenant_id, integration_id, fingerprints[integration_id]
+            )
     except Exception as exc:  # one tenant's broken data must not stop the batch
         log.exception("tenant %s: computing key-result values failed", tenant_id)
         outcome.values_error = f"computing key-result values failed ({type(exc).__name__})"
@@ -275,7 +336,6 @@ def run_batch(
     retry: RetryPolicy | None = None,
     dagster_run_id: str | None = None,
     max_workers: int = 16,
-    write_model_outputs: bool = True,
 ) -> Iterator[TenantOutcome]:
     """Sync the batch's tenants concurrently; yields each tenant's outcome when it is done.
 
@@ -297,7 +357,6 @@ def run_batch(
                 trigger=trigger,
                 retry=retry,
                 dagster_run_id=dagster_run_id,
-                write_model_outputs=write_model_outputs,
             ): tenant_id
             for tenant_id, tenant_items in grouped.items()
         }

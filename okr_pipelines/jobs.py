@@ -101,11 +101,14 @@ def _record(
     if config.record_model_events:
         project = load_project()
         for name in model_names:
+            row_count = outcome.values.row_count(name)
+            if row_count is None:
+                continue  # another source's staging model: its inputs did not change
             context.log_event(
                 AssetMaterialization(
                     asset_key=model_key(project, name),
                     partition=partition,
-                    metadata={"dagster/row_count": outcome.values.outputs[name].num_rows},
+                    metadata={"dagster/row_count": row_count},
                 )
             )
     context.log_event(
