@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from okr_core.binding_values import SOURCE_SCHEMAS, as_of_variables, load_project
+from okr_core.binding_values import (
+    SOURCE_SCHEMAS,
+    as_of_variables,
+    left_out_models,
+    load_project,
+)
 from okr_core.sql_models import (
     SqlModelError,
     SqlProject,
@@ -120,3 +125,61 @@ def test_variables_are_rendered_as_literals() -> None:
             variables={"as_of_at": "2026-10-01'; drop table x; --"},
             select=["binding_days"],
         )
+
+
+def test_fetch_returns_only_the_asked_outputs_and_row_counts_cover_every_model() -> None:
+    sources = {key: schema.empty_table() for key, schema in SOURCE_SCHEMAS.items()}
+    variables = as_of_variables(datetime.now(UTC))
+    full = run_project(PROJECT, sources=sources, variables=variables)
+    counts: dict[str, int] = {}
+    fetched = run_project(
+        PROJECT,
+        sources=sources,
+        variables=variables,
+        fetch=["kr_daily_values"],
+        row_counts=counts,
+    )
+    assert set(fetched) == {"kr_daily_values"}
+    assert fetched["kr_daily_values"].schema == full["kr_daily_values"].schema
+    assert counts == {name: table.num_rows for name, table in full.items()}
+
+
+def test_left_out_staging_models_are_not_run_and_their_sources_not_needed() -> None:
+    bindings = pa.Table.from_pylist(
+        [
+            {
+                "binding_id": "b1",
+                "key_result_id": "k1",
+                "integration_id": "i1",
+                "source": "jira",
+                "metric": "jira_issue_count",
+                "jql": "project = ENG",
+                "field_name": None,
+                "repositories": [],
+                "whole_history": False,
+                "period_start": date(2026, 1, 1),
+                "period_end": date(2026, 3, 31),
+            }
+        ],
+        schema=SOURCE_SCHEMAS[("app", "kr_bindings")],
+    )
+    sources = {
+        key: schema.empty_table() for key, schema in SOURCE_SCHEMAS.items() if key[0] != "github"
+    }
+    sources[("app", "kr_bindings")] = bindings
+    variables = as_of_variables(datetime(2026, 1, 10, 12, tzinfo=UTC))
+    with pytest.raises(SqlModelError, match=r"github\.pull_requests"):
+        run_project(PROJECT, sources=sources, variables=variables)
+    counts: dict[str, int] = {}
+    outputs = run_project(
+        PROJECT,
+        sources=sources,
+        variables=variables,
+        inputs=left_out_models(PROJECT, {"jira"}),
+        row_counts=counts,
+    )
+    assert "stg_github__pull_requests" not in counts
+    assert "stg_jira__issues" in counts
+    values = outputs["kr_daily_values"]
+    assert values.num_rows == 10  # 1-10 January
+    assert set(values.column("value").to_pylist()) == {0.0}
