@@ -310,9 +310,14 @@ def run_project(
     own in-memory connection is used, and every table and view of the run is dropped again
     before returning (success or not): nothing of one run (one tenant) survives into the next.
     """
+    own = con is None
     con = con or _thread_connection()
     registered: list[str] = []
     created: list[str] = []
+    if own:
+        # The run's tables live in one transaction that is rolled back at the end: one
+        # statement drops them all, and no statement commits on its own.
+        con.execute("BEGIN TRANSACTION")
     try:
         given = dict(inputs or {})
         names = project.upstream(select or project.order)
@@ -343,6 +348,9 @@ def run_project(
                 outputs[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
         return outputs
     finally:
+        if own:
+            con.execute("ROLLBACK")
+            created = []
         _clear(con, registered, created)
 
 
