@@ -270,17 +270,28 @@ def connect(threads: int = 1) -> duckdb.DuckDBPyConnection:
     return con
 
 
-_local = threading.local()
+_idle: list[duckdb.DuckDBPyConnection] = []
+_idle_lock = threading.Lock()
+MAX_IDLE_CONNECTIONS = 32
 
 
-def _thread_connection() -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory connection (opening one costs tens of milliseconds; a batch
-    runs the models for a hundred tenants). Each run leaves it empty: see :func:`run_project`."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = connect()
-        _local.con = con
-    return con
+def _take_connection() -> duckdb.DuckDBPyConnection:
+    """An idle in-memory connection, or a new one. Opening one and its first run cost tens of
+    milliseconds, and a batch's thread pool lives for one run only, so connections are kept
+    for the process, not the thread: one per run at a time, left empty by :func:`run_project`.
+    """
+    with _idle_lock:
+        if _idle:
+            return _idle.pop()
+    return connect()
+
+
+def _give_back(con: duckdb.DuckDBPyConnection) -> None:
+    with _idle_lock:
+        if len(_idle) < MAX_IDLE_CONNECTIONS:
+            _idle.append(con)
+            return
+    con.close()
 
 
 def _clear(con: duckdb.DuckDBPyConnection, registered: list[str], created: list[str]) -> None:
@@ -306,14 +317,16 @@ def run_project(
     ``inputs`` are outputs of models computed before (e.g. read back from Parquet); those models
     are not run again. Returns the output of every model that ran, or with ``fetch`` of those
     of them only (reading a model's output back as Arrow costs about a third of running it).
-    ``row_counts``, if given, receives every model's row count. Without ``con`` the thread's
-    own in-memory connection is used, and every table and view of the run is dropped again
-    before returning (success or not): nothing of one run (one tenant) survives into the next.
+    ``row_counts``, if given, receives every model's row count. Without ``con`` an idle pooled
+    in-memory connection is used (one run at a time), and every table and view of the run is
+    dropped again before it goes back (success or not): nothing of one run (one tenant)
+    survives into the next.
     """
     own = con is None
-    con = con or _thread_connection()
+    con = con or _take_connection()
     registered: list[str] = []
     created: list[str] = []
+    reusable = False
     if own:
         # The run's tables live in one transaction that is rolled back at the end: one
         # statement drops them all, and no statement commits on its own.
@@ -349,9 +362,18 @@ def run_project(
         return outputs
     finally:
         if own:
-            con.execute("ROLLBACK")
-            created = []
-        _clear(con, registered, created)
+            try:
+                con.execute("ROLLBACK")
+                _clear(con, registered, [])
+                reusable = True
+            finally:
+                # A connection that could not be emptied is not used again.
+                if reusable:
+                    _give_back(con)
+                else:
+                    con.close()
+        else:
+            _clear(con, registered, created)
 
 
 def output_schemas(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from okr_core import sql_models
 from okr_core.binding_values import (
     SOURCE_SCHEMAS,
     as_of_variables,
@@ -183,3 +184,27 @@ def test_left_out_staging_models_are_not_run_and_their_sources_not_needed() -> N
     values = outputs["kr_daily_values"]
     assert values.num_rows == 10  # 1-10 January
     assert set(values.column("value").to_pylist()) == {0.0}
+
+
+def test_a_failed_run_leaves_its_pooled_connection_empty_for_the_next(tmp_path: Path) -> None:
+    write_model(
+        tmp_path,
+        "staging/x/stg_x__one.sql",
+        "select 1 as v",
+        "models: [{name: stg_x__one, grain: one}]",
+    )
+    write_model(
+        tmp_path,
+        "marts/broken.sql",
+        "select v / 'x' as w from {{ ref('stg_x__one') }}",
+        "models: [{name: broken, grain: one}]",
+    )
+    project = SqlProject.load(tmp_path)
+    with pytest.raises(SqlModelError, match="model broken failed"):
+        run_project(project, sources={}, variables={})
+    # The next run on this thread takes the same pooled connection: nothing of the failed run
+    # is left in it, and it runs.
+    outputs = run_project(project, sources={}, variables={}, select=["stg_x__one"])
+    assert outputs["stg_x__one"].to_pylist() == [{"v": 1}]
+    for con in sql_models._idle:
+        assert con.sql("select table_name from information_schema.tables").fetchall() == []
