@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from okr_core import objectives, tenants
@@ -16,6 +18,7 @@ from okr_core.models import AuditEvent, Objective, Tenant
 from okr_core.periods import parse_period
 from okr_core.settings import Settings
 from okr_core.tenancy import bind_tenant, tenant_context, unbind_tenant
+from tests.conftest import PG_ADMIN_URL
 
 ACTOR = Actor.system("test")
 
@@ -151,3 +154,49 @@ def test_integration_owner_lookup_crosses_tenants_only_for_the_owner(session: Se
         assert tenant_for_integration(session, integration.id) == b.id
         assert session.scalars(select(Integration)).all() == []
     assert tenant_for_integration(session, uuid.uuid4()) is None
+
+
+CURRENT_TENANT = text("SELECT current_setting('okr.tenant_id', true)")
+
+
+def test_session_sets_the_tenant_per_transaction_only(postgresql_settings: Settings) -> None:
+    """The setting is made at each transaction's begin and dies with the transaction: the same
+    pooled connection starts its next transaction without it."""
+    engine = make_engine(postgresql_settings, pool_size=1, max_overflow=0)
+    tenant_id = uuid.uuid4()
+    try:
+        with Session(engine) as session:
+            bind_tenant(session, tenant_id)
+            assert session.execute(CURRENT_TENANT).scalar() == str(tenant_id)
+            session.commit()
+            assert session.execute(CURRENT_TENANT).scalar() == str(tenant_id)  # begun again
+            unbind_tenant(session)
+            assert session.execute(CURRENT_TENANT).scalar() == ""
+            session.rollback()
+        with engine.connect() as conn:  # the same connection, no tenant bound by anyone
+            assert conn.execute(CURRENT_TENANT).scalar() in (None, "")
+    finally:
+        engine.dispose()
+
+
+def test_tenant_setting_on_a_dead_connection_fails_as_sqlalchemy_does(
+    postgresql_settings: Settings,
+) -> None:
+    """A connection that died under a session's first statement raises SQLAlchemy's
+    disconnect error (not the driver's) and is replaced for the next transaction."""
+    engine = make_engine(postgresql_settings, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with Session(engine) as session:
+            bind_tenant(session, uuid.uuid4())
+            with pytest.raises(DBAPIError) as raised:
+                session.execute(text("SELECT 1"))
+            assert raised.value.connection_invalidated
+        with Session(engine) as session:
+            bind_tenant(session, uuid.uuid4())
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
