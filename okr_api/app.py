@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okr_api.admin.router import router as admin_router
@@ -30,6 +31,22 @@ from okr_core.db.engine import make_engine, make_session_factory
 from okr_core.settings import Settings, load_settings
 
 SESSION_COOKIE = "okr_session"
+SCIM_PATH = "/scim/v2"
+
+
+class BrowserSessionMiddleware(SessionMiddleware):
+    """Signed-cookie sessions for the browser UI; SCIM requests pass straight through.
+
+    An identity provider authenticates with a bearer token on every request and no SCIM route
+    reads or writes a session, so decoding a cookie and wrapping ``send`` for one is work that
+    cannot apply (and a SCIM response never sets a session cookie)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == SCIM_PATH or path.startswith(SCIM_PATH + "/")):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -61,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle(settings)
     app.add_middleware(
-        SessionMiddleware,
+        BrowserSessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_seconds,
