@@ -85,3 +85,15 @@ def test_fresh_and_idle_connections(
         assert len(pings) == 1
     finally:
         eng.dispose()
+
+
+def test_embedded_sqlite_runs_wal_with_normal_sync(tmp_path: Any) -> None:
+    """WAL + synchronous=NORMAL: what the embedded database relies on for cheap commits."""
+    engine = make_engine(Settings(environment="test", data_dir=tmp_path, database_url=""))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        engine.dispose()
