@@ -20,6 +20,7 @@ from okr_api.auth.throttle import LoginThrottle
 from okr_api.errors import install_error_handlers
 from okr_api.health.router import router as health_router
 from okr_api.integrations.router import router as integrations_router
+from okr_api.keepalive import KeepAliveRecycling
 from okr_api.metrics.router import router as metrics_router
 from okr_api.okrs.router import router as okrs_router
 from okr_api.provisioning.router import router as provisioning_router
@@ -86,11 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.session_cookie_secure,
     )
     if settings.trusted_proxy_list:
-        # Outermost: the client address and scheme are the real ones for everything inside
-        # (API key last use, per-address rate limits, sign-in throttling, redirects). Only
-        # these peers' X-Forwarded-For / X-Forwarded-Proto are believed; `okr-hub serve` turns
-        # uvicorn's own proxy-header handling off so this setting is the only one that counts.
+        # Outside all but the keep-alive count: the client address and scheme are the real
+        # ones for everything inside (API key last use, per-address rate limits, sign-in
+        # throttling, redirects). Only these peers' X-Forwarded-For / X-Forwarded-Proto are
+        # believed; `okr-hub serve` turns uvicorn's own proxy-header handling off so this
+        # setting is the only one that counts.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    if settings.keepalive_max_requests:
+        # Added last, so outermost: it counts requests per peer connection, before any
+        # proxy header has replaced the peer's address.
+        app.add_middleware(KeepAliveRecycling, max_requests=settings.keepalive_max_requests)
     install_error_handlers(app)
     # SCIM first: routes match in order, and an identity provider sends thousands of requests
     # in a row (its paths, all under /scim/v2, overlap no other router's).

@@ -106,6 +106,23 @@ class Settings(BaseSettings):
             "* trusts every peer (only when nothing but the proxy can reach the API)."
         ),
     )
+    keepalive_max_requests: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Requests served on one keep-alive connection before the API asks the client to "
+            "reconnect (Connection: close), so long-lived connections spread over all workers "
+            "(like nginx's keepalive_requests); 0 never closes."
+        ),
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "PostgreSQL connections each API or Dagster process keeps open (plus as many again "
+            "for bursts); one per request in flight in that process."
+        ),
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dagster_host: str = "127.0.0.1"

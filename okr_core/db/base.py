@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -63,8 +64,15 @@ class TenantOwned:
     PostgreSQL row-level security enforces the same rule in the database.
     """
 
+    # False on tables where another index already leads with tenant_id: that one serves the
+    # tenant's look-ups and its cascade delete, and every insert writes one index fewer.
+    tenant_id_indexed: ClassVar[bool] = True
+
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 (declared_attr takes the class)
         return mapped_column(
-            Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
+            Uuid,
+            ForeignKey("tenants.id", ondelete="CASCADE"),
+            index=cls.tenant_id_indexed,
+            nullable=False,
         )

@@ -27,6 +27,9 @@ def make_engine(settings: Settings, *, as_owner: bool = False, **kwargs: Any) ->
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", settings.database_pool_size)
+        kwargs.setdefault("max_overflow", settings.database_pool_size)
     engine = create_engine(url, **kwargs)
     ping_idle_connections(engine, PING_AFTER_IDLE_SECONDS)
     return engine

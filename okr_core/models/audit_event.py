@@ -14,6 +14,7 @@ from okr_core.db.base import Base, IdMixin, TenantOwned, UtcDateTime, utcnow
 class AuditEvent(IdMixin, TenantOwned, Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_tenant_occurred", "tenant_id", "occurred_at"),)
+    tenant_id_indexed = False  # ix_audit_events_tenant_occurred serves
 
     actor_type: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64), default=None)

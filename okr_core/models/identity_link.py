@@ -12,7 +12,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from okr_core.db.base import Base, IdMixin, TenantOwned, UtcDateTime, utcnow
@@ -25,8 +35,18 @@ class IdentityLink(IdMixin, TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "provider", "user_id"),
         UniqueConstraint("tenant_id", "provider", "user_name_key"),
-        Index("ix_identity_links_external", "tenant_id", "provider", "external_id"),
+        # Partial: only rows with an externalId, so a look-up by userName can never pick it
+        # (with no statistics yet, a generic plan once did, and scanned the tenant's links).
+        Index(
+            "ix_identity_links_external",
+            "tenant_id",
+            "provider",
+            "external_id",
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
     )
+    tenant_id_indexed = False  # the unique (tenant_id, provider, ...) indexes serve
 
     provider: Mapped[str] = mapped_column(String(64), default=SCIM_PROVIDER)
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -56,6 +76,7 @@ class UserEmail(IdMixin, TenantOwned, Base):
 
     __tablename__ = "user_emails"
     __table_args__ = (Index("ix_user_emails_tenant_value", "tenant_id", "value_key"),)
+    tenant_id_indexed = False  # ix_user_emails_tenant_value serves
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -17,6 +17,7 @@ class User(IdMixin, TenantOwned, TimestampMixin, Base):
 
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+    tenant_id_indexed = False  # the unique (tenant_id, email) index serves
 
     email: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(200))

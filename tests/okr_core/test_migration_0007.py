@@ -63,7 +63,7 @@ def count(settings: Settings, table: str) -> int:
 
 
 def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings) -> None:
-    upgrade(settings)
+    upgrade(settings, "0007")
     assert current_revision(settings) == "0007"
     assert "sync_requested_at" in columns(settings)
     engine = make_engine(settings)
@@ -121,7 +121,7 @@ def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings
         finally:
             engine.dispose()
 
-    upgrade(settings)
+    upgrade(settings, "0007")
     assert current_revision(settings) == "0007"
     assert {t: count(settings, t) for t in counts} == counts
     engine = make_engine(settings)
