@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -241,11 +241,23 @@ class JiraSandbox(SandboxHandle):
         data: list[dict[str, Any]] = self._call("POST", "/issues", body)["changes"]
         return data
 
-    def update_issue(self, key: str, **changes: Any) -> dict[str, Any]:
+    def update_issue(
+        self, key: str, *, at: datetime | None = None, **changes: Any
+    ) -> dict[str, Any]:
         """Change ``status``, ``summary``, ``labels``, ``story_points``, ``issuetype``,
-        ``priority`` or ``project`` (a move); ``updated`` becomes now."""
-        data: dict[str, Any] = self._call("PATCH", f"/issues/{key}", changes)["changes"][0]
+        ``priority`` or ``project`` (a move); ``updated`` becomes the site's now, or ``at`` (a
+        time not later than that)."""
+        body = {**changes, **({"at": at.isoformat()} if at is not None else {})}
+        data: dict[str, Any] = self._call("PATCH", f"/issues/{key}", body)["changes"][0]
         return data
+
+    def clock(self) -> datetime:
+        """The site's time (the real clock plus what :meth:`advance_clock` played ahead)."""
+        return _from_ms(self._call("GET", "/clock")["now_ms"])
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Play ``seconds`` ahead on the site's clock (it never goes back); the new time."""
+        return _from_ms(self._call("POST", "/clock", {"advance_seconds": seconds})["now_ms"])
 
     def move_issue(self, key: str, project: str) -> str:
         """Move to another project; returns the new key (the old one still resolves)."""
@@ -321,6 +333,10 @@ def _add_site(
     if response.status_code != 201:
         raise RuntimeError(f"could not add site: {response.status_code} {response.text}")
     return kind(response.json()["base_url"], ca_bundle=handle.ca_bundle)
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _jsonable(settings: dict[str, Any]) -> dict[str, Any]:

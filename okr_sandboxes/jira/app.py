@@ -3,7 +3,8 @@
 Site base URL: ``{server}/ex/jira/{site}`` (the layout of Atlassian's API gateway for OAuth 2.0
 apps, ``https://api.atlassian.com/ex/jira/{cloudId}``). Under it, for API versions 2 and 3:
 
-- ``GET  rest/api/{v}/serverInfo``: ``deploymentType: "Cloud"``; anonymous access allowed
+- ``GET  rest/api/{v}/serverInfo``: ``deploymentType: "Cloud"`` (a site's ``deployment_type``
+  setting plays a Jira Server site); anonymous access allowed
 - ``GET  rest/api/{v}/myself``, ``field``, ``project``, ``project/{key}``, ``status``,
   ``statuscategory``, ``issue/{idOrKey}``
 - ``GET|POST rest/api/{v}/search/jql``: ``nextPageToken`` paging, ``isLast``; ``maxResults``
@@ -65,7 +66,6 @@ from okr_sandboxes.jira.data import (
     StatusCategory,
     User,
     jira_time,
-    now_ms,
 )
 from okr_sandboxes.jira.jql import UNBOUNDED, JQLError, Query, compile_query, order
 from okr_sandboxes.webhooks import WebhookRegistration, signature
@@ -102,6 +102,8 @@ class JiraSiteConfig:
     access_token: str | None = None
     activity_tick: float | None = None
     faults: FaultConfig | None = None
+    # what serverInfo reports: anything but "Cloud" plays a Jira Server / Data Center site
+    deployment_type: str = "Cloud"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JiraSiteConfig:
@@ -138,6 +140,7 @@ class JiraSite(Site):
             anchor=config.anchor,
             history_days=config.history_days,
         )
+        self.deployment_type = config.deployment_type
         self.email = config.email or f"sandbox-admin+{config.name.lower()}@example.com"
         self.api_token = config.api_token or "ATATT" + derive_secret(
             "jira", config.name, config.seed
@@ -178,7 +181,7 @@ class JiraSite(Site):
     def search(self, jql: str) -> tuple[Query, list[Issue], dict[int, int]]:
         """Compile and run, cached per query text and data version (and minute, when the
         query depends on the clock), so paging 50,000 issues filters once, not per page."""
-        now = now_ms()
+        now = self.data.now_ms()
         query = compile_query(jql, self.data, now=now, current_user=self.me)
         key = (jql, self.data.version, now // 60_000 if query.uses_now else 0)
         cached = self._cache.get(key)
@@ -275,7 +278,7 @@ class JiraSite(Site):
             if registration.filter and registration.filter not in filters:
                 try:
                     filters[registration.filter] = compile_query(
-                        registration.filter, self.data, now=now_ms(), current_user=self.me
+                        registration.filter, self.data, now=self.data.now_ms(), current_user=self.me
                     )
                 except JQLError:
                     filters[registration.filter] = None
@@ -298,7 +301,7 @@ class JiraSite(Site):
 
         def payload(registration: WebhookRegistration) -> dict[str, Any]:
             data: dict[str, Any] = {
-                "timestamp": now_ms(),
+                "timestamp": self.data.now_ms(),
                 "webhookEvent": change.event,
                 "issue_event_type_name": event_type,
                 "user": user,
@@ -306,7 +309,7 @@ class JiraSite(Site):
                 "matchedWebhookIds": [registration.id],
             }
             if change.items:
-                data["changelog"] = {"id": str(now_ms()), "items": change.items}
+                data["changelog"] = {"id": str(self.data.now_ms()), "items": change.items}
             return data
 
         self.webhooks.dispatch(
@@ -723,13 +726,15 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
             self.admin("/issues/{key}", self.admin_update, methods=["PATCH"]),
             self.admin("/issues/{key}", self.admin_delete, methods=["DELETE"]),
             self.admin("/issues/{key}/move", self.admin_move, methods=["POST"]),
+            self.admin("/clock", self.admin_clock, methods=["GET"]),
+            self.admin("/clock", self.admin_advance_clock, methods=["POST"]),
         ]
 
     def validate_webhook_filter(self, site: JiraSite, value: Any) -> None:
         if value is None:
             return
         try:
-            compile_query(str(value), site.data, now=now_ms(), current_user=site.me)
+            compile_query(str(value), site.data, now=site.data.now_ms(), current_user=site.me)
         except JQLError as exc:
             raise AdminError(400, "invalid JQL filter: " + "; ".join(exc.messages)) from exc
 
@@ -747,10 +752,10 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
                 "displayUrl": self._base(request, site),
                 "version": "1001.0.0-SNAPSHOT",
                 "versionNumbers": [1001, 0, 0],
-                "deploymentType": "Cloud",
+                "deploymentType": site.deployment_type,
                 "buildNumber": 100289,
                 "buildDate": "2025-06-30T00:00:00.000+0000",
-                "serverTime": jira_time(now_ms()),
+                "serverTime": jira_time(site.data.now_ms()),
                 "scmInfo": "sandbox",
                 "serverTitle": "Jira",
                 "defaultLocale": {"locale": "en_US"},
@@ -887,7 +892,7 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
             )
         try:
             query = compile_query(
-                str(body.get("jql") or ""), site.data, now=now_ms(), current_user=site.me
+                str(body.get("jql") or ""), site.data, now=site.data.now_ms(), current_user=site.me
             )
         except JQLError as exc:
             return errors(*exc.messages, status=400)
@@ -949,8 +954,18 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
         )
 
     async def admin_update(self, request: Request, site: JiraSite) -> Response:
-        change = site.data.update(request.path_params["key"], await read_json(request))
+        data = await read_json(request)
+        at = _stamp(data.pop("at", None))
+        change = site.data.update(request.path_params["key"], data, at=at)
         return json_response({"changes": site.apply([change])})
+
+    async def admin_clock(self, request: Request, site: JiraSite) -> Response:
+        return json_response(_clock_json(site))
+
+    async def admin_advance_clock(self, request: Request, site: JiraSite) -> Response:
+        seconds = float((await read_json(request)).get("advance_seconds", 0))
+        site.data.advance(round(seconds * 1000))
+        return json_response(_clock_json(site))
 
     async def admin_move(self, request: Request, site: JiraSite) -> Response:
         project = (await read_json(request)).get("project")
@@ -962,3 +977,20 @@ class JiraSandboxApp(SandboxApp[JiraSite]):
     async def admin_delete(self, request: Request, site: JiraSite) -> Response:
         change = site.data.delete(request.path_params["key"])
         return json_response({"changes": site.apply([change])})
+
+
+def _clock_json(site: JiraSite) -> dict[str, Any]:
+    now = site.data.now_ms()
+    return {"now": jira_time(now), "now_ms": now, "offset_ms": site.data.clock_offset_ms}
+
+
+def _stamp(value: Any) -> int | None:
+    """An admin change's ``at``: epoch milliseconds or an ISO-8601 time (UTC if naive)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

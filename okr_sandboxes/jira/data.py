@@ -3,8 +3,13 @@
 The same seed gives the same projects, users and issues on every run (``random.Random`` seeded
 with a string is stable across processes). Timestamps fall in the ``history_days`` before the
 ``anchor`` (by default the start of the current UTC day, so a day's runs agree); every change
-made later stamps the real clock, which is always after the anchor, so an incremental sync sees
+made later stamps the site's clock, which is always after the anchor, so an incremental sync sees
 exactly the changed issues.
+
+The site's clock is the real one plus an offset that only grows (:meth:`JiraData.advance`), so a
+benchmark can play an hour between two syncs in a second: changes stamped at times spread over
+the hour just played (``at``) look like those of a real sync interval, and a search for
+``updated >= X`` sees them as Jira would.
 """
 
 from __future__ import annotations
@@ -228,6 +233,7 @@ class JiraData:
         self.anchor = anchor or start_of_today()
         self.history_days = history_days
         self.version = 0  # bumped by every change; search caches key on it
+        self.clock_offset_ms = 0  # the site's clock runs this far ahead of the real one
         # (updated, id) of every issue, sorted: ``updated >= X`` searches bisect it, as a
         # search index would, instead of testing every issue.
         self._by_updated: list[tuple[int, int]] = []
@@ -352,6 +358,28 @@ class JiraData:
             raise KeyError(f"no issue {id_or_key}")
         return issue
 
+    # -- the site's clock ----------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The site's time: the real clock plus the time played ahead with :meth:`advance`."""
+        return now_ms() + self.clock_offset_ms
+
+    def advance(self, ms: int) -> int:
+        """Move the site's clock ``ms`` ahead (never back); returns the new time."""
+        if ms < 0:
+            raise ValueError("the clock only moves forward")
+        self.clock_offset_ms += ms
+        return self.now_ms()
+
+    def _when(self, at: int | None) -> int:
+        """The time a change is stamped with: ``at`` (not later than now), else now."""
+        now = self.now_ms()
+        if at is None:
+            return now
+        if at > now:
+            raise ValueError("a change cannot be stamped later than the site's clock")
+        return at
+
     # -- changes -------------------------------------------------------------------------------
 
     def create(
@@ -369,7 +397,7 @@ class JiraData:
         target = self.project(project)
         if target is None:
             raise ValueError(f"no project {project}")
-        when = at if at is not None else now_ms()
+        when = self._when(at)
         issue = self._insert(
             target,
             summary=summary
@@ -396,7 +424,7 @@ class JiraData:
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
         items: list[dict[str, Any]] = []
-        when = at if at is not None else now_ms()
+        when = self._when(at)
         if "project" in changes:
             items += self._move(issue, str(changes["project"]))
         if "status" in changes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -287,3 +288,49 @@ def test_changes_between_pages_neither_skip_nor_repeat_issues(jira_sandbox: Jira
                 break
 
     assert len(seen) == len(set(seen)) == 250
+
+
+def test_a_site_can_play_jira_server(jira_sandbox: JiraSandbox) -> None:
+    server = jira_sandbox.add_site(seed="tenant-dc", issues=5, deployment_type="Server")
+    jira = client(server)
+    assert jira.deploymentType == "Server"
+    assert not jira._is_cloud
+
+
+def test_the_site_clock_plays_ahead_and_changes_can_be_stamped_in_the_interval(
+    jira_sandbox: JiraSandbox,
+) -> None:
+    jira = client(jira_sandbox)
+    before = jira_sandbox.clock()
+    now = jira_sandbox.advance_clock(3600)
+    assert now - before >= timedelta(hours=1)
+    assert jira_sandbox.clock() >= now
+    served = datetime.strptime(jira.server_info()["serverTime"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert served >= now - timedelta(seconds=1)
+    with pytest.raises(RuntimeError, match="only moves forward"):
+        jira_sandbox.advance_clock(-1)
+
+    early, late = now - timedelta(minutes=50), now - timedelta(minutes=2)
+    jira_sandbox.update_issue("ENG-1", summary="early", at=early)
+    jira_sandbox.update_issue("ENG-2", summary="late", at=late)
+    jira_sandbox.update_issue("ENG-3", summary="now")  # stamped with the site's clock
+    with pytest.raises(RuntimeError, match="later than the site's clock"):
+        jira_sandbox.update_issue("ENG-4", summary="future", at=now + timedelta(hours=1))
+
+    def keys_since(moment: datetime) -> list[str]:
+        ms = int(moment.timestamp() * 1000)
+        found = jira.search_issues(
+            f"project = ENG AND updated >= {ms} ORDER BY updated ASC", maxResults=False
+        )
+        return [issue.key for issue in found]
+
+    assert keys_since(early) == ["ENG-1", "ENG-2", "ENG-3"]
+    assert keys_since(now - timedelta(minutes=5)) == ["ENG-2", "ENG-3"]
+    assert keys_since(now) == ["ENG-3"]
+    assert jira_sandbox.issue("ENG-1")["fields"]["updated"].startswith(
+        early.strftime("%Y-%m-%dT%H:%M")
+    )
+    assert jira.search_issues("project = ENG AND updated > -10m", maxResults=False)[0].key in (
+        "ENG-2",
+        "ENG-3",
+    )
