@@ -34,6 +34,7 @@ because Jira's search is eventually consistent and clocks differ.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -46,7 +47,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.binding_values import BindingSpec, tenant_specs
@@ -91,6 +92,7 @@ from okr_core.warehouse import (
 log = logging.getLogger(__name__)
 
 WATERMARK_OVERLAP = timedelta(minutes=5)
+LOCK_TIMEOUT = 600.0  # seconds a sync waits for another one of the same tenant and source
 # Every JQL's full id list is compared with its snapshot at least this often, even when
 # Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
 RECONCILE_EVERY = timedelta(hours=24)
@@ -212,15 +214,13 @@ def land_jira(
     for spec in specs:
         groups.setdefault(spec.jql or "", []).append(spec)
 
-    def prepare() -> dict[str, str]:
-        connector.connect()  # serverInfo
-        return connector.resolve_numeric_fields(names)
-
     with (
         ThreadPoolExecutor(max_workers=2, thread_name_prefix="jira-side") as side,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-ahead") as ahead,
     ):
-        prepared = side.submit(prepare)
+        # Summed fields are resolved (the field list) before the searches that land them; the
+        # site's server info is read alongside the first request by the connector itself.
+        prepared = side.submit(connector.resolve_numeric_fields, names)
         # With a watermark, each JQL's incremental search starts at once, while the
         # membership snapshots are read from disk; a JQL that turns out to be new to its
         # bindings is searched in full afterwards (and the early search is not used).
@@ -558,6 +558,7 @@ def sync_integration(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     connector_factory: ConnectorFactory = _default_connector,
     after_landing: Callable[[Landing], None] | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> SyncResult:
     """Sync one integration of one tenant; never raises for source or landing errors.
 
@@ -565,49 +566,112 @@ def sync_integration(
     are not about the source (the app database is down) propagate: the caller's whole batch
     has an infrastructure problem. ``after_landing`` is a test hook between landing and the
     watermark commit.
+
+    Two transactions: one that takes the tenant's warehouse lock for the source and records
+    the attempt, one that records the outcome. When another sync holds the lock, the first
+    transaction ends without writing, the lock is waited for outside any transaction (up to
+    ``lock_timeout`` seconds), and the attempt is recorded then.
     """
     started = clock()
     retrier = Retrier(policy=retry or RetryPolicy())
-    with unit(factory) as session, tenant_context(session, tenant_id):
-        snapshot = _snapshot(session, integration_id)
     result = SyncResult(
         tenant_id=tenant_id,
         integration_id=integration_id,
-        source=snapshot.source.value,
+        source="",
         sync_run_id=None,
         status=SyncStatus.running,
         trigger=trigger,
         started_at=started,
         finished_at=started,
     )
-    folder = source_dir(warehouse_dir, tenant_id, snapshot.source.value)
-    try:
-        with locked(folder):
-            return _sync_locked(
-                factory,
-                snapshot=snapshot,
-                result=result,
-                cipher=cipher,
-                warehouse_dir=warehouse_dir,
-                retrier=retrier,
-                dagster_run_id=dagster_run_id,
-                overlap=overlap,
-                clock=clock,
-                connector_factory=connector_factory,
-                after_landing=after_landing,
-            )
-    except WarehouseBusy as exc:
-        # The lock was never ours: record this attempt as failed, touching nothing else.
+
+    def begin(session: Session) -> _Begun:
+        return _begin(
+            session, integration_id, result, cipher, retrier, dagster_run_id, connector_factory
+        )
+
+    with contextlib.ExitStack() as held:
+        begun: _Begun | None = None
         with unit(factory) as session, tenant_context(session, tenant_id):
-            run = _start_run(session, snapshot, trigger, started, dagster_run_id)
-            result.sync_run_id = run.id
-        result.finished_at = clock()
-        _finish(factory, snapshot, result.sync_run_id, result, landing=None, error=exc)
-        return result
+            snapshot = _snapshot(session, integration_id)
+            folder = source_dir(warehouse_dir, tenant_id, snapshot.source.value)
+            try:  # usually free: then one transaction takes it and records the attempt
+                held.enter_context(locked(folder, timeout=0))
+            except WarehouseBusy:
+                pass
+            else:
+                begun = begin(session)
+        if begun is None:
+            try:
+                held.enter_context(locked(folder, timeout=lock_timeout))
+            except WarehouseBusy as exc:
+                # The lock was never ours: record this attempt as failed, touching nothing else.
+                with unit(factory) as session, tenant_context(session, tenant_id):
+                    run = _start_run(session, snapshot, trigger, started, dagster_run_id)
+                    result.source = snapshot.source.value
+                    result.sync_run_id = run.id
+                result.finished_at = clock()
+                _finish(factory, snapshot, result.sync_run_id, result, landing=None, error=exc)
+                return result
+            with unit(factory) as session, tenant_context(session, tenant_id):
+                begun = begin(session)  # read again: the sync that held the lock moved on
+        return _sync_locked(
+            factory,
+            begun=begun,
+            result=result,
+            warehouse_dir=warehouse_dir,
+            retrier=retrier,
+            overlap=overlap,
+            clock=clock,
+            after_landing=after_landing,
+        )
+
+
+@dataclass
+class _Begun:
+    """A sync holding its lock, its attempt recorded: what it goes on with."""
+
+    snapshot: IntegrationSnapshot
+    specs: list[BindingSpec]
+    connector: SourceConnector | None
+    error: Exception | None
+
+
+def _begin(
+    session: Session,
+    integration_id: uuid.UUID,
+    result: SyncResult,
+    cipher: CredentialCipher,
+    retrier: Retrier,
+    dagster_run_id: str | None,
+    connector_factory: ConnectorFactory,
+) -> _Begun:
+    """Under the lock: close runs a dead worker left ``running``, record this attempt, read
+    the bindings and build the connector (it decrypts the credentials)."""
+    integration = session.scalars(select(Integration).where(Integration.id == integration_id)).one()
+    snapshot = _snapshot_of(integration)
+    result.source = snapshot.source.value
+    # Holding the lock, no other sync of this source and tenant runs: a "running" row left
+    # behind belongs to a worker that died.
+    close_interrupted_runs(session, integration_id=snapshot.id, now=result.started_at)
+    run = _start_run(session, snapshot, result.trigger, result.started_at, dagster_run_id)
+    result.sync_run_id = run.id
+    specs = tenant_specs(session, integration_ids=[snapshot.id])
+    connector: SourceConnector | None = None
+    error: Exception | None = None
+    try:
+        connector = connector_factory(integration, cipher, retrier)
+    except (SourceError, CredentialsUnreadable) as exc:
+        error = exc
+    return _Begun(snapshot, specs, connector, error)
 
 
 def _snapshot(session: Session, integration_id: uuid.UUID) -> IntegrationSnapshot:
     integration = session.scalars(select(Integration).where(Integration.id == integration_id)).one()
+    return _snapshot_of(integration)
+
+
+def _snapshot_of(integration: Integration) -> IntegrationSnapshot:
     return IntegrationSnapshot(
         id=integration.id,
         tenant_id=integration.tenant_id,
@@ -643,38 +707,20 @@ def _start_run(
 def _sync_locked(
     factory: sessionmaker[Session],
     *,
-    snapshot: IntegrationSnapshot,
+    begun: _Begun,
     result: SyncResult,
-    cipher: CredentialCipher,
     warehouse_dir: Path,
     retrier: Retrier,
-    dagster_run_id: str | None,
     overlap: timedelta,
     clock: Callable[[], datetime],
-    connector_factory: ConnectorFactory,
     after_landing: Callable[[Landing], None] | None,
 ) -> SyncResult:
-    connector: SourceConnector | None = None
-    error: Exception | None = None
-    with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
-        # Holding the lock, no other sync of this source and tenant runs: a "running" row
-        # left behind belongs to a worker that died.
-        close_interrupted_runs(session, integration_id=snapshot.id, now=result.started_at)
-        run = _start_run(session, snapshot, result.trigger, result.started_at, dagster_run_id)
-        result.sync_run_id = run.id
-        specs = tenant_specs(session, integration_ids=[snapshot.id])
-        integration = session.scalars(
-            select(Integration).where(Integration.id == snapshot.id)
-        ).one()
-        try:
-            connector = connector_factory(integration, cipher, retrier)
-        except (SourceError, CredentialsUnreadable) as exc:
-            error = exc
+    snapshot, connector, error = begun.snapshot, begun.connector, begun.error
     landing: Landing | None = None
     since = snapshot.watermark_at - overlap if snapshot.watermark_at is not None else None
     if error is None and connector is not None:
         try:
-            landing = _land(connector, specs, snapshot, warehouse_dir, since, clock())
+            landing = _land(connector, begun.specs, snapshot, warehouse_dir, since, clock())
             if after_landing is not None:
                 after_landing(landing)
         except (SourceError, CredentialsUnreadable) as exc:
@@ -766,33 +812,45 @@ def _finish(
         result.error_class = error_class_of(error)
         result.message = _clip(error_message_of(error))
         result.watermark_at = snapshot.watermark_at
+    # Written without reading the rows first: two UPDATEs, the schedule's condition in SQL.
+    # The schedule moves on only if this sync was what was due; a paused integration keeps no
+    # schedule, and a "sync now" pressed meanwhile stays due.
+    due = and_(
+        not_(Integration.is_paused),
+        or_(Integration.next_sync_at.is_(None), Integration.next_sync_at <= result.started_at),
+    )
+    outcome: dict[str, Any] = {
+        "next_sync_at": case(
+            (due, result.started_at + timedelta(minutes=snapshot.sync_interval_minutes)),
+            else_=Integration.next_sync_at,
+        )
+    }
+    if error is None:
+        outcome.update(
+            watermark_at=result.watermark_at,
+            last_success_at=finished,
+            last_error_class=None,
+            last_error_message=None,
+        )
+    else:
+        outcome.update(
+            last_error_class=result.error_class.value if result.error_class else None,
+            last_error_message=result.message,
+        )
     with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
-        integration = session.scalars(
-            select(Integration).where(Integration.id == snapshot.id)
-        ).one()
-        run = session.scalars(select(SyncRun).where(SyncRun.id == run_id)).one()
-        run.status = result.status
-        run.finished_at = finished
-        run.records_read = result.records_read
-        run.records_written = result.records_written
-        run.error_class = result.error_class
-        run.message = result.message
-        # The schedule moves on only if this sync was what was due; a paused integration
-        # keeps no schedule, and a "sync now" pressed meanwhile stays due.
-        if not integration.is_paused and (
-            integration.next_sync_at is None or integration.next_sync_at <= result.started_at
-        ):
-            integration.next_sync_at = result.started_at + timedelta(
-                minutes=snapshot.sync_interval_minutes
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(
+                status=result.status,
+                finished_at=finished,
+                records_read=result.records_read,
+                records_written=result.records_written,
+                error_class=result.error_class,
+                message=result.message,
             )
-        if error is None:
-            integration.watermark_at = result.watermark_at
-            integration.last_success_at = finished
-            integration.last_error_class = None
-            integration.last_error_message = None
-        else:
-            integration.last_error_class = result.error_class.value if result.error_class else None
-            integration.last_error_message = result.message
+        )
+        session.execute(update(Integration).where(Integration.id == snapshot.id).values(outcome))
 
 
 def close_interrupted_runs(session: Session, *, integration_id: uuid.UUID, now: datetime) -> int:

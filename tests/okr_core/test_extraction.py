@@ -3,10 +3,12 @@ moved issues leave the counts right, new bindings are pulled in full."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,7 +41,9 @@ from okr_core.warehouse import (
     JIRA_BINDING_ISSUES,
     JIRA_ISSUES,
     filter_in,
+    locked,
     read_table,
+    source_dir,
     table_files,
 )
 from okr_sandboxes import GitHubSandbox, JiraSandbox, run_github_sandbox, run_jira_sandbox
@@ -335,7 +339,8 @@ def test_a_revoked_token_fails_fast_and_keeps_the_watermark(
     assert result.error_class is ErrorClass.permanent
     assert "401" in (result.message or "")
     assert jira_sandbox.api_token not in (result.message or "")
-    assert jira_sandbox.requests()["total"] == 1  # no retry storm
+    # the server info and the first page go out together; each is refused once, no retry storm
+    assert jira_sandbox.requests()["by_status"] == {"401": 2}
     with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
         integration = session.scalars(select(Integration)).one()
         assert integration.last_error_class == "permanent"
@@ -371,3 +376,87 @@ def test_a_small_resync_lands_a_delta_and_a_quiet_one_writes_nothing(
     assert len(table_files(path)) == 2
     now = datetime.now(UTC)
     assert world.values(now)["engineering"] == live_value(world, "engineering", now)
+
+
+def _hold_lock(world: World, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Another writer holding the tenant's Jira folder for ``seconds``."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        with locked(source_dir(world.warehouse, world.tenant_id, "jira")):
+            taken.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    taken.wait(5)
+    return thread, taken
+
+
+def _integration_row(world: World) -> Integration:
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        integration = session.scalars(select(Integration)).one()
+        session.expunge(integration)
+        return integration
+
+
+def test_a_sync_waits_for_the_one_holding_the_lock_then_syncs(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    holder, _ = _hold_lock(world, 0.5)
+    started = time.monotonic()
+    result = world.sync(integration_id)
+    holder.join()
+    assert result.succeeded, result.message
+    assert time.monotonic() - started >= 0.45
+    assert result.records_read == len(issue_rows(world)) > 0
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        assert session.scalars(select(SyncRun.status)).all() == [SyncStatus.succeeded]
+
+
+def test_a_sync_that_never_gets_the_lock_records_a_failed_attempt_only(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    holder, _ = _hold_lock(world, 1.0)
+    jira_sandbox.reset_requests()
+    result = world.sync(integration_id, lock_timeout=0.1)
+    holder.join()
+    assert not result.succeeded
+    assert result.error_class is ErrorClass.transient
+    assert "another sync" in (result.message or "")
+    assert jira_sandbox.requests()["total"] == 0
+    assert issue_rows(world) == []
+    row = _integration_row(world)
+    assert row.watermark_at is None
+    assert row.last_attempt_at == result.started_at
+    assert row.last_error_message == result.message
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        assert session.scalars(select(SyncRun.status)).all() == [SyncStatus.failed]
+
+
+def test_the_schedule_moves_on_only_when_the_sync_was_due(
+    world: World, jira_sandbox: JiraSandbox
+) -> None:
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    due = world.sync(integration_id)  # never scheduled: due
+    row = _integration_row(world)
+    assert row.next_sync_at == due.started_at + timedelta(minutes=row.sync_interval_minutes)
+    assert row.last_success_at == due.finished_at
+    assert row.watermark_at == due.watermark_at is not None
+
+    pressed = datetime.now(UTC) + timedelta(seconds=30)
+
+    def sync_now_pressed(landing: Landing) -> None:
+        with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+            session.scalars(select(Integration)).one().next_sync_at = pressed
+
+    world.sync(integration_id, after_landing=sync_now_pressed)
+    assert _integration_row(world).next_sync_at == pressed  # stays due
+
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        paused = session.scalars(select(Integration)).one()
+        paused.is_paused, paused.next_sync_at = True, None
+    assert world.sync(integration_id).succeeded
+    assert _integration_row(world).next_sync_at is None  # a paused integration keeps none

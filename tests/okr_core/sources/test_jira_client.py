@@ -106,7 +106,10 @@ def test_server_errors_are_transient(sandbox: JiraSandbox) -> None:
     )
     with pytest.raises(TransientSourceError, match="502"):
         list(jira.search("project = ENG"))
-    assert sandbox.requests()["total"] == 3
+    # the server info and the first page go out together; each is tried three times
+    routes = sandbox.requests()["by_route"]
+    assert routes["GET /rest/api/{version}/serverInfo"] == 3
+    assert routes["GET /rest/api/{version}/search/jql"] == 3
 
 
 def test_wrong_credentials_fail_at_once_without_echoing_them(sandbox: JiraSandbox) -> None:
@@ -116,7 +119,8 @@ def test_wrong_credentials_fail_at_once_without_echoing_them(sandbox: JiraSandbo
     assert raised.value.status == 401
     assert "not-the-token-12345" not in str(raised.value)
     assert "API token" in str(raised.value)
-    assert sandbox.requests()["by_status"]["401"] == 1
+    # the server info and the first page (sent together) are refused once each: no retries
+    assert sandbox.requests()["by_status"] == {"401": 2}
 
 
 def test_an_invalid_jql_says_what_to_fix(sandbox: JiraSandbox) -> None:
@@ -159,3 +163,28 @@ def test_parallel_slices_return_every_issue_once(sandbox: JiraSandbox) -> None:
     assert len(ids) == len(set(ids)) == len(sliced.matching_ids("project = ENG"))
     routes = sandbox.requests()["by_route"]
     assert routes["GET /rest/api/{version}/serverInfo"] == 1  # stream clients reuse it
+
+
+def test_the_server_info_is_read_alongside_the_first_page(sandbox: JiraSandbox) -> None:
+    sandbox.set_faults(slow=1.0, delay=0.5, paths=("serverInfo",))
+    jira = connector(sandbox)
+    ids = [i for t in jira.search_tables("project = ENG") for i in t.column("issue_id").to_pylist()]
+    assert len(ids) == len(set(ids)) == len(jira.matching_ids("project = ENG"))
+    served = [r["path"].rsplit("/", 1)[-1] for r in sandbox.requests()["recent"]]
+    assert served[0] == "jql"  # answered while the server info was still delayed
+    assert served.count("serverInfo") == 1
+
+
+def test_a_site_that_is_not_jira_cloud_is_refused_though_its_search_answers(
+    sandbox: JiraSandbox,
+) -> None:
+    server = sandbox.add_site(seed="jira-server", issues=20, deployment_type="Server")
+    jira = connector(server)
+    for call in (
+        lambda: list(jira.search("project = ENG")),
+        lambda: jira.matching_ids("project = ENG"),
+        jira.check_connection,
+    ):
+        with pytest.raises(PermanentSourceError, match="not Jira Cloud"):
+            call()
+    assert server.requests()["by_status"].get("200", 0) >= 1  # the search itself answered
