@@ -217,7 +217,7 @@ def main() -> int:
                 factory,
                 tenant_id,
                 integration_id,
-                clock=lambda ahead=ahead: datetime.now(UTC) + ahead,
+                clock=lambda ahead=ahead: datetime.now(UTC) + ahead,  # type: ignore[misc]
             )
             resyncs.append(
                 {

@@ -93,6 +93,9 @@ log = logging.getLogger(__name__)
 
 WATERMARK_OVERLAP = timedelta(minutes=5)
 LOCK_TIMEOUT = 600.0  # seconds a sync waits for another one of the same tenant and source
+# The bookkeeping UPDATEs leave objects loaded in the session alone: none is read afterwards,
+# and matching them against the statement's criteria ("auto") costs more than the UPDATE.
+NO_SYNC = {"synchronize_session": False}
 # Every JQL's full id list is compared with its snapshot at least this often, even when
 # Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
 RECONCILE_EVERY = timedelta(hours=24)
@@ -585,22 +588,23 @@ def sync_integration(
         finished_at=started,
     )
 
-    def begin(session: Session) -> _Begun:
+    def begin(session: Session, integration: Integration) -> _Begun:
         return _begin(
-            session, integration_id, result, cipher, retrier, dagster_run_id, connector_factory
+            session, integration, result, cipher, retrier, dagster_run_id, connector_factory
         )
 
     with contextlib.ExitStack() as held:
         begun: _Begun | None = None
         with unit(factory) as session, tenant_context(session, tenant_id):
-            snapshot = _snapshot(session, integration_id)
+            integration = _integration(session, integration_id)
+            snapshot = _snapshot_of(integration)
             folder = source_dir(warehouse_dir, tenant_id, snapshot.source.value)
             try:  # usually free: then one transaction takes it and records the attempt
                 held.enter_context(locked(folder, timeout=0))
             except WarehouseBusy:
                 pass
             else:
-                begun = begin(session)
+                begun = begin(session, integration)
         if begun is None:
             try:
                 held.enter_context(locked(folder, timeout=lock_timeout))
@@ -614,7 +618,8 @@ def sync_integration(
                 _finish(factory, snapshot, result.sync_run_id, result, landing=None, error=exc)
                 return result
             with unit(factory) as session, tenant_context(session, tenant_id):
-                begun = begin(session)  # read again: the sync that held the lock moved on
+                # read again: the sync that held the lock has moved the watermark on
+                begun = begin(session, _integration(session, integration_id))
         return _sync_locked(
             factory,
             begun=begun,
@@ -639,7 +644,7 @@ class _Begun:
 
 def _begin(
     session: Session,
-    integration_id: uuid.UUID,
+    integration: Integration,
     result: SyncResult,
     cipher: CredentialCipher,
     retrier: Retrier,
@@ -648,7 +653,6 @@ def _begin(
 ) -> _Begun:
     """Under the lock: close runs a dead worker left ``running``, record this attempt, read
     the bindings and build the connector (it decrypts the credentials)."""
-    integration = session.scalars(select(Integration).where(Integration.id == integration_id)).one()
     snapshot = _snapshot_of(integration)
     result.source = snapshot.source.value
     # Holding the lock, no other sync of this source and tenant runs: a "running" row left
@@ -666,9 +670,8 @@ def _begin(
     return _Begun(snapshot, specs, connector, error)
 
 
-def _snapshot(session: Session, integration_id: uuid.UUID) -> IntegrationSnapshot:
-    integration = session.scalars(select(Integration).where(Integration.id == integration_id)).one()
-    return _snapshot_of(integration)
+def _integration(session: Session, integration_id: uuid.UUID) -> Integration:
+    return session.scalars(select(Integration).where(Integration.id == integration_id)).one()
 
 
 def _snapshot_of(integration: Integration) -> IntegrationSnapshot:
@@ -698,7 +701,8 @@ def _start_run(
     )
     session.add(run)
     session.execute(
-        update(Integration).where(Integration.id == snapshot.id).values(last_attempt_at=started)
+        update(Integration).where(Integration.id == snapshot.id).values(last_attempt_at=started),
+        execution_options=NO_SYNC,
     )
     session.flush()
     return run
@@ -848,9 +852,13 @@ def _finish(
                 records_written=result.records_written,
                 error_class=result.error_class,
                 message=result.message,
-            )
+            ),
+            execution_options=NO_SYNC,
         )
-        session.execute(update(Integration).where(Integration.id == snapshot.id).values(outcome))
+        session.execute(
+            update(Integration).where(Integration.id == snapshot.id).values(outcome),
+            execution_options=NO_SYNC,
+        )
 
 
 def close_interrupted_runs(session: Session, *, integration_id: uuid.UUID, now: datetime) -> int:
@@ -867,7 +875,8 @@ def close_interrupted_runs(session: Session, *, integration_id: uuid.UUID, now: 
             finished_at=now,
             error_class=ErrorClass.transient,
             message="interrupted: the worker stopped before the sync finished",
-        )
+        ),
+        execution_options=NO_SYNC,
     )
     return int(getattr(rows, "rowcount", 0) or 0)
 
