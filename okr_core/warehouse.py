@@ -15,8 +15,9 @@ table. :func:`land_changes` appends a delta when the change is small next to the
 otherwise (or once deltas add up to a quarter of the base, or 16 files) rewrites the base with
 everything merged: a 1% re-sync writes 1% of the rows instead of the whole file. The base records
 the last delta it includes (Parquet metadata ``okr.delta_seq``), so deltas left behind by a
-crash during compaction are ignored, not applied twice. Landing a delta also bumps the base
-file's modification time, so anything that watches the table's path sees every change.
+crash during compaction are ignored, not applied twice. A delta leaves the base file untouched:
+whatever watches a table for changes lists its files (:func:`table_files`), as the values'
+input fingerprint does.
 
 Every file is written atomically: the new content goes to a temporary file in the same folder, is
 flushed to disk (``fsync``), then ``os.replace`` swaps it in and the folder entry is flushed. A
@@ -344,7 +345,6 @@ def land_changes(
         {KEY_KEY: ",".join(key).encode()}
     )
     _write_file(path.parent / f"{path.stem}.delta-{number:08d}.parquet", delta, durable=True)
-    os.utime(path)  # the table changed: its path's modification time says so
     return "delta"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -223,12 +222,3 @@ def test_a_reader_racing_a_compaction_reads_again(
     assert as_dict(read_table(path, SCHEMA)) == expected
     assert raced
     assert table_files(path) == [path]
-
-
-def test_landing_a_delta_marks_the_tables_path_as_changed(tmp_path: Path) -> None:
-    # Watchers of the table's path (the values' input fingerprint stats it) see every change.
-    path = tmp_path / "t.parquet"
-    land(path, many(100))
-    os.utime(path, ns=(0, 0))
-    assert land(path, rows(("a", "1", 1))) == "delta"
-    assert path.stat().st_mtime_ns > 0
