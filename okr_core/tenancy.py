@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+from psycopg import pq
 from sqlalchemy import bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
@@ -83,11 +85,13 @@ _RAW_CURSOR_DRIVERS = frozenset({"psycopg", "psycopg2"})
 def _set_database_tenant(connection: Connection, tenant_id: uuid.UUID | None) -> None:
     """Set ``okr.tenant_id`` for the connection's current transaction only (``is_local``).
 
-    Runs at every transaction's begin, so it goes straight to the DBAPI cursor: the Core
-    execution path around one fixed statement (compile cache, execution context, events) cost
-    more client CPU than the round trip. Should the raw statement fail (a dead connection), it
-    is issued again through Core so SQLAlchemy's handling applies: disconnect detection, the
-    connection's invalidation and the usual exception types.
+    Runs at every transaction's begin, so it goes straight to the driver: the Core execution
+    path around one fixed statement (compile cache, execution context, events) cost more
+    client CPU than the round trip. With psycopg 3 the transaction's ``BEGIN`` travels in the
+    same message (see ``_begin_with_tenant``): one round trip where there were two. Should the
+    raw statement fail (a dead connection), it is issued again through Core so SQLAlchemy's
+    handling applies: disconnect detection, the connection's invalidation and the usual
+    exception types.
     """
     dialect = connection.dialect
     if dialect.name != "postgresql":
@@ -95,6 +99,9 @@ def _set_database_tenant(connection: Connection, tenant_id: uuid.UUID | None) ->
     value = str(tenant_id) if tenant_id else ""
     if dialect.driver in _RAW_CURSOR_DRIVERS:
         try:
+            dbapi_connection = connection.connection.dbapi_connection
+            if dialect.driver == "psycopg" and _begin_with_tenant(dbapi_connection, value):
+                return
             cursor = connection.connection.cursor()
             try:
                 cursor.execute(_SET_TENANT_SQL, (value,))
@@ -104,6 +111,41 @@ def _set_database_tenant(connection: Connection, tenant_id: uuid.UUID | None) ->
         except dialect.loaded_dbapi.Error:
             pass
     connection.execute(_SET_TENANT_TEXT, {"name": TENANT_SETTING, "value": value})
+
+
+def _begin_with_tenant(dbapi_connection: Any, value: str) -> bool:
+    """psycopg 3: ``BEGIN; SELECT set_config(...)`` as one simple-query message; False (and
+    nothing sent) when the transaction is not a plain one psycopg would open with ``BEGIN``.
+
+    psycopg opens a transaction lazily, with a ``BEGIN`` round trip of its own before the
+    first statement, unless the server already reports one open: sending both here through
+    the documented low-level ``pgconn`` leaves psycopg's own state consistent (it reads the
+    transaction status from libpq) and its ``commit``/``rollback`` end the transaction as
+    usual. ``value`` is a UUID's text or empty, so it is safe as a literal.
+    """
+    if (
+        dbapi_connection.autocommit
+        or dbapi_connection.isolation_level is not None
+        or dbapi_connection.read_only is not None
+        or dbapi_connection.deferrable is not None
+    ):
+        return False
+    pgconn = dbapi_connection.pgconn
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    if value and str(uuid.UUID(value)) != value:
+        raise ValueError("a tenant id must be a UUID")
+    result = pgconn.exec_(
+        b"BEGIN; SELECT set_config('"
+        + TENANT_SETTING.encode()
+        + b"', '"
+        + value.encode()
+        + b"', true)"
+    )
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        message = (result.error_message or b"").decode(errors="replace")
+        raise psycopg.OperationalError(f"could not begin the tenant's transaction: {message}")
+    return True
 
 
 CREDENTIAL_TABLES = frozenset({"api_keys", "scim_tokens"})

@@ -7,29 +7,30 @@ that describe exactly this. Every error is an RFC 7644 error body (see ``errors`
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from scim2_models import (
     Context,
-    InvalidSyntaxException,
     NotFoundException,
-    PayloadTooLargeException,
     ResourceType,
     ResponseParameters,
     Schema,
     SearchRequest,
 )
-from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException
 
 from okr_api.database import SessionDep
 from okr_api.scim import service
 from okr_api.scim.auth import CurrentScimClient, ScimClient
 from okr_api.scim.errors import ScimResponse, ScimRoute, scim_error
+from okr_api.scim.hot_routes import hot_routes
+from okr_api.scim.http import (
+    resource_response,
+    response_parameters,
+    scim_body,
+    written_response,
+)
 from okr_api.scim.schemas import (
-    MAX_PAYLOAD_BYTES,
     POLICY,
     PROVIDER,
     SERVICE_PROVIDER_CONFIG,
@@ -37,98 +38,13 @@ from okr_api.scim.schemas import (
     ScimUser,
     with_location,
 )
-from okr_api.scim.work import CurrentScimWork
 
 router = APIRouter(prefix="/scim/v2", route_class=ScimRoute, tags=["scim"])
-
-_JSON_TYPES = ("application/scim+json", "application/json")
-
-
-async def scim_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; application/scim+json and application/json both accepted."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media and media not in _JSON_TYPES and not media.endswith("+json"):
-        raise_unsupported(media)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLargeException(detail=f"requests are limited to {MAX_PAYLOAD_BYTES} bytes")
-    raw = await request.body()
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLargeException(detail=f"requests are limited to {MAX_PAYLOAD_BYTES} bytes")
-    if not raw.strip():
-        raise InvalidSyntaxException(detail="the request has no body")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidSyntaxException(detail="the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidSyntaxException(detail="the request body must be a JSON object")
-    return data
-
-
-def raise_unsupported(media: str) -> None:
-    raise HTTPException(415, f"send application/scim+json, not {media}")
 
 
 Body = Annotated[dict[str, Any], Depends(scim_body)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
-
-
-def _params(
-    model: type[Any], attributes: str | None, excluded: str | None
-) -> ResponseParameters[Any] | None:
-    if not attributes and not excluded:
-        return None
-    data: dict[str, Any] = {}
-    if attributes:
-        data["attributes"] = attributes
-    if excluded:
-        data["excludedAttributes"] = excluded
-    params: ResponseParameters[Any] = ResponseParameters[model].model_validate(  # type: ignore[valid-type]
-        data, scim_policy=POLICY
-    )
-    return params
-
-
-def _resource_response(
-    resource: Any,
-    *,
-    params: ResponseParameters[Any] | None = None,
-    status_code: int = 200,
-    if_none_match: str | None = None,
-) -> Response:
-    version = resource.meta.version if resource.meta else None
-    headers: dict[str, str] = {}
-    if version:
-        headers["ETag"] = version
-        if if_none_match and version in {t.strip() for t in if_none_match.split(",")}:
-            return Response(status_code=304, headers=headers)
-    if status_code == 201 and resource.meta and resource.meta.location:
-        headers["Location"] = str(resource.meta.location)
-    body = resource.model_dump(
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params, scim_policy=POLICY
-    )
-    return ScimResponse(body, status_code=status_code, headers=headers)
-
-
-def _written_response(
-    body: dict[str, Any],
-    model: type[Any],
-    *,
-    params: ResponseParameters[Any] | None,
-    status_code: int = 200,
-) -> Response:
-    """A resource the service just wrote, given as its full representation: sent as it is,
-    or validated once more only to apply the client's attribute selection."""
-    if params is not None:
-        resource = model.model_validate(body, scim_policy=POLICY)
-        return _resource_response(resource, params=params, status_code=status_code)
-    meta = body["meta"]
-    headers = {"ETag": meta["version"]}
-    if status_code == 201:
-        headers["Location"] = meta["location"]
-    return ScimResponse(body, status_code=status_code, headers=headers)
 
 
 def _list_response(page: service.Page, params: ResponseParameters[Any] | None) -> ScimResponse:
@@ -164,7 +80,7 @@ def _search_query(
     )
     attributes = ",".join(str(a) for a in request.attributes or []) or None
     excluded = ",".join(str(a) for a in request.excluded_attributes or []) or None
-    return query, _params(model, attributes, excluded)
+    return query, response_parameters(model, attributes, excluded)
 
 
 FilterParam = Annotated[str | None, Query(alias="filter")]
@@ -178,56 +94,9 @@ Excluded = Annotated[str | None, Query(alias="excludedAttributes")]
 
 # ---------------------------------------------------------------- provisioning hot paths
 # First, because routes are matched in order: what an identity provider sends by the
-# thousand (create users and groups, add and remove members) is matched at once. Each runs
-# its service and commits in one thread-pool hop (see ``work``).
-
-
-@router.post("/Users", operation_id="scim_user_create", status_code=201)
-async def create_user(
-    work: CurrentScimWork,
-    body: Body,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
-    written = await work.run(lambda session, client: service.create_user(session, client, body))
-    return _written_response(written, ScimUser, params=params, status_code=201)
-
-
-@router.post("/Groups", operation_id="scim_group_create", status_code=201)
-async def create_group(
-    work: CurrentScimWork,
-    body: Body,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    params = _params(ScimGroup, attributes, excluded_attributes)
-    written = await work.run(lambda session, client: service.create_group(session, client, body))
-    return _written_response(written, ScimGroup, params=params, status_code=201)
-
-
-@router.patch("/Groups/{group_id}", operation_id="scim_group_patch")
-async def patch_group(
-    group_id: str,
-    work: CurrentScimWork,
-    body: Body,
-    if_match: IfMatch = None,
-    attributes: Attributes = None,
-    excluded_attributes: Excluded = None,
-) -> Response:
-    """204 by default (what Entra ID asks for); 200 with the group when attributes are asked."""
-    params = _params(ScimGroup, attributes, excluded_attributes)
-
-    def change(session: Session, client: ScimClient) -> tuple[int, ScimGroup | None]:
-        group = service.patch_group(session, client, group_id, body, if_match)
-        if params is None:
-            return group.version, None
-        return group.version, service.get_group(session, client, str(group.id), params)
-
-    version, resource = await work.run(change)
-    if resource is None:
-        return Response(status_code=204, headers={"ETag": service.etag(version)})
-    return _resource_response(resource, params=params)
+# thousand (create users and groups, add and remove members) is matched at once, by plain
+# Starlette routes that skip FastAPI's per-request dependency solving (see ``hot_routes``).
+router.routes.extend(hot_routes(router.prefix))
 
 
 # ---------------------------------------------------------------- Users
@@ -245,7 +114,7 @@ def list_users(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
+    params = response_parameters(ScimUser, attributes, excluded_attributes)
     query = service.Query(filter, start_index, count, sort_by, sort_order)
     return _list_response(service.search_users(session, client, query), params)
 
@@ -265,9 +134,9 @@ def read_user(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
+    params = response_parameters(ScimUser, attributes, excluded_attributes)
     resource = service.get_user(session, client, user_id)
-    return _resource_response(resource, params=params, if_none_match=if_none_match)
+    return resource_response(resource, params=params, if_none_match=if_none_match)
 
 
 @router.put("/Users/{user_id}", operation_id="scim_user_replace")
@@ -280,9 +149,9 @@ def replace_user(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
+    params = response_parameters(ScimUser, attributes, excluded_attributes)
     resource = service.replace_user(session, client, user_id, body, if_match)
-    return _resource_response(resource, params=params)
+    return resource_response(resource, params=params)
 
 
 @router.patch("/Users/{user_id}", operation_id="scim_user_patch")
@@ -295,9 +164,9 @@ def patch_user(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimUser, attributes, excluded_attributes)
+    params = response_parameters(ScimUser, attributes, excluded_attributes)
     resource = service.patch_user(session, client, user_id, body, if_match)
-    return _resource_response(resource, params=params)
+    return resource_response(resource, params=params)
 
 
 @router.delete("/Users/{user_id}", operation_id="scim_user_delete", status_code=204)
@@ -323,7 +192,7 @@ def list_groups(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimGroup, attributes, excluded_attributes)
+    params = response_parameters(ScimGroup, attributes, excluded_attributes)
     query = service.Query(filter, start_index, count, sort_by, sort_order)
     return _list_response(service.search_groups(session, client, query, params), params)
 
@@ -343,9 +212,9 @@ def read_group(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimGroup, attributes, excluded_attributes)
+    params = response_parameters(ScimGroup, attributes, excluded_attributes)
     resource = service.get_group(session, client, group_id, params)
-    return _resource_response(resource, params=params, if_none_match=if_none_match)
+    return resource_response(resource, params=params, if_none_match=if_none_match)
 
 
 @router.put("/Groups/{group_id}", operation_id="scim_group_replace")
@@ -358,9 +227,9 @@ def replace_group(
     attributes: Attributes = None,
     excluded_attributes: Excluded = None,
 ) -> Response:
-    params = _params(ScimGroup, attributes, excluded_attributes)
+    params = response_parameters(ScimGroup, attributes, excluded_attributes)
     written = service.replace_group(session, client, group_id, body, if_match)
-    return _written_response(written, ScimGroup, params=params)
+    return written_response(written, ScimGroup, params=params)
 
 
 @router.delete("/Groups/{group_id}", operation_id="scim_group_delete", status_code=204)

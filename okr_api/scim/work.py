@@ -4,7 +4,8 @@ Identity providers provision by the thousand, and for a request that costs a mil
 two, every hop between the event loop and the thread pool counts (each is a couple of hundred
 microseconds of CPU here). A synchronous endpoint with the usual session dependency makes
 three: the session's set-up, the endpoint, the session's commit. The provisioning hot paths
-(create a user, create a group, change a group) use :class:`ScimWork` instead: the session is
+(create a user, create a group, change a group; see ``hot_routes``) use :class:`ScimWork`
+instead: the session is
 created without I/O, a remembered token is checked without I/O, and :meth:`ScimWork.run` runs
 the service and commits (or rolls back) in a single hop. Services still never commit; this
 request-scoped unit of work does, once, before the response is sent, so a failed commit is an
@@ -13,14 +14,13 @@ error response, never a lost write after a 2xx.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from okr_api.database import session_factory
 from okr_api.scim.auth import ScimClient, authenticate
 
 T = TypeVar("T")
@@ -85,18 +85,3 @@ class ScimWork:
             await run_in_threadpool(self.release_sync)  # a round trip: not on the loop
         else:
             self.close()
-
-
-async def scim_work(request: Request) -> AsyncIterator[ScimWork]:
-    """The request's :class:`ScimWork`, authenticated (401 otherwise)."""
-    work = ScimWork(session_factory(request)())
-    try:
-        await work.authenticate(request)
-        yield work
-    finally:
-        await work.release()
-
-
-# scope="function": a request refused before its work ran is rolled back before the response
-# is sent, as the session dependency does.
-CurrentScimWork = Annotated[ScimWork, Depends(scim_work, scope="function")]

@@ -200,3 +200,43 @@ def test_tenant_setting_on_a_dead_connection_fails_as_sqlalchemy_does(
             assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
     finally:
         engine.dispose()
+
+
+def test_begin_and_tenant_travel_together_and_the_transaction_is_real(
+    postgresql_settings: Settings,
+) -> None:
+    """With psycopg the transaction's BEGIN and the tenant setting are one message: the server
+    shows one transaction open before the first statement, and a rollback undoes its writes."""
+    engine = make_engine(postgresql_settings, pool_size=1, max_overflow=0)
+    try:
+        with Session(engine) as session:
+            bind_tenant(session, uuid.uuid4())
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            assert raw.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            started = session.execute(text("SELECT now() = statement_timestamp()")).scalar()
+            assert started is False  # the statement ran inside an already open transaction
+            session.execute(text("CREATE TEMP TABLE begin_probe (x int)"))
+            session.execute(text("INSERT INTO begin_probe VALUES (1)"))
+            session.rollback()
+            bind_tenant(session, uuid.uuid4())
+            missing = session.execute(text("SELECT to_regclass('pg_temp.begin_probe')")).scalar()
+            assert missing is None  # rolled back with the transaction
+    finally:
+        engine.dispose()
+
+
+def test_a_chosen_isolation_level_is_kept(postgresql_settings: Settings) -> None:
+    """A transaction that asks for another isolation level is begun by psycopg as usual (the
+    one-message BEGIN would not carry it), and the tenant is still set."""
+    engine = make_engine(postgresql_settings, pool_size=1, max_overflow=0)
+    serializable = engine.execution_options(isolation_level="SERIALIZABLE")
+    tenant_id = uuid.uuid4()
+    try:
+        with Session(serializable) as session:
+            bind_tenant(session, tenant_id)
+            level = session.execute(text("SHOW transaction_isolation")).scalar()
+            assert level == "serializable"
+            assert session.execute(CURRENT_TENANT).scalar() == str(tenant_id)
+    finally:
+        engine.dispose()

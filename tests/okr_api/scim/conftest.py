@@ -10,18 +10,18 @@ behind.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from okr_api.app import create_app
 from okr_api.database import get_session
-from okr_api.scim.work import ScimWork, scim_work
+from okr_api.scim.work import ScimWork
 from okr_core import scim_tokens, tenants
 from okr_core.actors import Actor
 from okr_core.models import Tenant
@@ -73,16 +73,8 @@ def app(db_settings: Settings, session: Session) -> Iterator[FastAPI]:
         def close(self) -> None:
             pass  # the test's session outlives the request
 
-    async def _scim_work(request: Request) -> AsyncIterator[ScimWork]:
-        work = SavepointWork()
-        try:
-            await work.authenticate(request)
-            yield work
-        finally:
-            await work.release()
-
     application.dependency_overrides[get_session] = _unit_of_work
-    application.dependency_overrides[scim_work] = _scim_work
+    application.state.scim_work_factory = lambda _request: SavepointWork()
     yield application
     application.dependency_overrides.clear()
 
