@@ -194,22 +194,40 @@ def params_for(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return {prefix + name: value for name, value in row.items()}
 
 
-def _create_user(emails: int) -> Select[int]:
+def _insert_from(table: Table, prefix: str, source: Any) -> Any:
+    """``INSERT INTO table SELECT <every column as a parameter> FROM source``: one row per
+    row of ``source`` (so none when ``source`` is empty)."""
+    columns = list(table.columns)
+    values = select(*(bindparam(prefix + c.name, type_=c.type) for c in columns))
+    return insert(table).from_select([c.name for c in columns], values.select_from(source))
+
+
+def create_user_statement(
+    emails: int, holders_query: Select[Any, Any] = HOLDERS
+) -> Select[Any, Any]:
+    """See ``PG_CREATE_USER``; ``holders_query`` stands in for HOLDERS in tests of races."""
+    holders = holders_query.cte("holders")
+    free = (
+        select(literal(1).label("free"))
+        .select_from(holders)
+        .where(holders.c.by_name.is_(None), holders.c.by_email.is_(None))
+        .cte("free")
+    )
+    new_user = _insert_from(USERS, "u_", free).returning(USERS.c.id).cte("new_user")
     ctes = [
-        insert(USERS).values(_row_params(USERS, "u_")).cte("new_user"),
-        insert(LINKS).values(_row_params(LINKS, "l_")).cte("new_link"),
-        *(
-            insert(EMAILS).values(_row_params(EMAILS, f"e{i}_")).cte(f"new_email_{i}")
-            for i in range(emails)
-        ),
-        insert(EVENTS).values(_row_params(EVENTS, "a_")).cte("new_event"),
+        new_user,
+        _insert_from(LINKS, "l_", new_user).cte("new_link"),
+        *(_insert_from(EMAILS, f"e{i}_", new_user).cte(f"new_email_{i}") for i in range(emails)),
+        _insert_from(EVENTS, "a_", new_user).cte("new_event"),
     ]
-    return select(literal(1)).add_cte(*ctes)
+    return select(holders.c.by_name, holders.c.by_email).add_cte(*ctes)
 
 
-# A new user, its identity link, its first e-mails and its audit event: one statement for up
-# to this many e-mails (params u_*, l_*, e<i>_*, a_*).
-PG_CREATE_USER = {count: _create_user(count) for count in range(3)}
+# Who holds the userName and the e-mail (as HOLDERS) and, only when nobody does, the new user,
+# its identity link, its first e-mails and its audit event: one statement, one round trip, for
+# up to this many e-mails (params t_id, name_key, email, u_*, l_*, e<i>_*, a_*). When a holder
+# is returned nothing was written.
+PG_CREATE_USER = {count: create_user_statement(count) for count in range(3)}
 
 _TARGET = (
     select(LINKS.c.user_id)

@@ -613,10 +613,11 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     """Provision a user (or restore a soft-deleted one the provider creates again); returns
     the full SCIM representation.
 
-    After one look-up of who holds the userName and e-mail, a new user is the user, its
-    identity link, its e-mails and the audit event, written in one statement on PostgreSQL. A
-    concurrent create that wins the race between the two is caught by the unique constraints
-    and answered 409 like any other clash.
+    On PostgreSQL one statement looks up who holds the userName and e-mail and, only when
+    nobody does, writes the user, its identity link, its e-mails and the audit event; elsewhere
+    the look-up and the inserts are separate statements. A holder sends the request down the
+    restore path (or 409). A concurrent create that wins the race is caught by the unique
+    constraints and answered 409 like any other clash.
     """
     data = _normalise_user_payload(payload, client)
     resource = ScimUser.model_validate(
@@ -625,9 +626,11 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     active = resource.active is not False
     new_id = uuid.uuid4()
     email = _login_email(resource, new_id)
-    by_name, by_email = _holders(session, client, resource, email)
-    if by_name is not None or by_email is not None:
-        return _restore_user(session, client, resource, email, active, (by_name, by_email))
+    one_statement = _is_postgresql(session) and len(resource.emails or []) in q.PG_CREATE_USER
+    if not one_statement:
+        by_name, by_email = _holders(session, client, resource, email)
+        if by_name is not None or by_email is not None:
+            return _restore_user(session, client, resource, email, active, (by_name, by_email))
     dumped = resource.model_dump(scim_ctx=Context.DEFAULT)
     attributes = {k: v for k, v in dumped.items() if k not in _READ_ONLY_KEYS}
     user_name = resource.user_name or ""
@@ -696,12 +699,21 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     )
     connection = session.connection()
     try:
-        if _is_postgresql(session) and len(email_rows) in q.PG_CREATE_USER:
-            params = {**q.params_for("u_", user_row), **q.params_for("l_", link_row)}
+        if one_statement:  # (at most as many e-mail rows as e-mails: a form exists for it)
+            params = {
+                "t_id": tenant_id,
+                "name_key": user_name.lower(),
+                "email": email,
+                **q.params_for("u_", user_row),
+                **q.params_for("l_", link_row),
+            }
             for position, row in enumerate(email_rows):
                 params.update(q.params_for(f"e{position}_", row))
             params.update(q.params_for("a_", event))
-            connection.execute(q.PG_CREATE_USER[len(email_rows)], params)
+            holders = connection.execute(q.PG_CREATE_USER[len(email_rows)], params).one()
+            if holders.by_name is not None or holders.by_email is not None:  # nothing written
+                found = (holders.by_name, holders.by_email)
+                return _restore_user(session, client, resource, email, active, found)
         else:
             connection.execute(q.INSERT_USER, user_row)
             connection.execute(q.INSERT_LINK, link_row)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from scim2_models import PreconditionFailedException
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
-from okr_api.scim import service
+from okr_api.scim import queries, service
 from okr_api.scim.auth import ScimClient
 from okr_core.models import AuditEvent
 from okr_core.tenancy import tenant_context
@@ -102,14 +102,27 @@ def test_a_clash_the_check_missed_is_409_not_500(
     scim: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two concurrent creates of one userName both pass the look-up; the unique constraint
-    stops the second, and that is a SCIM uniqueness error."""
+    stops the second, and that is a SCIM uniqueness error. (On PostgreSQL the look-up is part
+    of the create statement: it is replaced by one that finds nobody.)"""
     create_user(scim, "race@example.com")
     monkeypatch.setattr(service, "_holders", lambda *args: (None, None))
+    nobody = select(null().label("by_name"), null().label("by_email"))
+    blind = {n: queries.create_user_statement(n, nobody) for n in queries.PG_CREATE_USER}
+    monkeypatch.setattr(queries, "PG_CREATE_USER", blind)
+    caught: list[Exception] = []
+    explain = service._uniqueness_conflict
+
+    def spy(*args: Any) -> Exception:
+        caught.append(explain(*args))
+        return caught[-1]
+
+    monkeypatch.setattr(service, "_uniqueness_conflict", spy)
     same_name = new_user("RACE@example.com", emails=[{"value": "x@example.com"}])
     assert_scim_error(scim.post(f"{BASE}/Users", json=same_name), 409, "uniqueness")
     same_email = new_user("race2@example.com", emails=[{"value": "race@example.com"}])
     body = assert_scim_error(scim.post(f"{BASE}/Users", json=same_email), 409, "uniqueness")
     assert "e-mail" in body["detail"]
+    assert len(caught) == 2  # both refused by the database's unique constraints
     # Nothing of the refused creates is left behind; the next create works.
     listed = scim.get(f"{BASE}/Users").json()
     assert [r["userName"] for r in listed["Resources"]] == ["race@example.com"]
