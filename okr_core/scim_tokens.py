@@ -33,6 +33,7 @@ from okr_core.tenancy import (
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "okrscim_"  # noqa: S105 (the public prefix, not a secret)
 _ALPHABET = string.digits + string.ascii_letters
+_ALPHABET_SET = frozenset(_ALPHABET)
 _BODY_LENGTH = 32
 _CHECKSUM_LENGTH = 6
 # last_used_at is written at most this often, so a busy provisioning run costs no extra writes.
@@ -61,7 +62,7 @@ def is_well_formed(token: str) -> bool:
     if not token.startswith(TOKEN_PREFIX):
         return False
     rest = token[len(TOKEN_PREFIX) :]
-    if len(rest) != _BODY_LENGTH + _CHECKSUM_LENGTH or any(c not in _ALPHABET for c in rest):
+    if len(rest) != _BODY_LENGTH + _CHECKSUM_LENGTH or not set(rest) <= _ALPHABET_SET:
         return False
     body, checksum = rest[:_BODY_LENGTH], rest[_BODY_LENGTH:]
     return hmac.compare_digest(_checksum(body), checksum)

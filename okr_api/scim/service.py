@@ -626,7 +626,7 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     active = resource.active is not False
     new_id = uuid.uuid4()
     email = _login_email(resource, new_id)
-    one_statement = _is_postgresql(session) and len(resource.emails or []) in q.PG_CREATE_USER
+    one_statement = _is_postgresql(session)
     if not one_statement:
         by_name, by_email = _holders(session, client, resource, email)
         if by_name is not None or by_email is not None:
@@ -699,18 +699,17 @@ def create_user(session: Session, client: ScimClient, payload: dict[str, Any]) -
     )
     connection = session.connection()
     try:
-        if one_statement:  # (at most as many e-mail rows as e-mails: a form exists for it)
+        if one_statement:
             params = {
                 "t_id": tenant_id,
                 "name_key": user_name.lower(),
                 "email": email,
-                **q.params_for("u_", user_row),
-                **q.params_for("l_", link_row),
+                "user": q.record_json(user_row),
+                "link": q.record_json(link_row),
+                "emails": q.record_json(email_rows),
+                "event": q.record_json(event),
             }
-            for position, row in enumerate(email_rows):
-                params.update(q.params_for(f"e{position}_", row))
-            params.update(q.params_for("a_", event))
-            holders = connection.execute(q.PG_CREATE_USER[len(email_rows)], params).one()
+            holders = connection.execute(q.PG_CREATE_USER, params).one()
             if holders.by_name is not None or holders.by_email is not None:  # nothing written
                 found = (holders.by_name, holders.by_email)
                 return _restore_user(session, client, resource, email, active, found)

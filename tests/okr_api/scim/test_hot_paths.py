@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from scim2_models import PreconditionFailedException
-from sqlalchemy import null, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okr_api.scim import queries, service
@@ -106,9 +106,8 @@ def test_a_clash_the_check_missed_is_409_not_500(
     of the create statement: it is replaced by one that finds nobody.)"""
     create_user(scim, "race@example.com")
     monkeypatch.setattr(service, "_holders", lambda *args: (None, None))
-    nobody = select(null().label("by_name"), null().label("by_email"))
-    blind = {n: queries.create_user_statement(n, nobody) for n in queries.PG_CREATE_USER}
-    monkeypatch.setattr(queries, "PG_CREATE_USER", blind)
+    nobody = "SELECT NULL::uuid AS by_name, NULL::uuid AS by_email"
+    monkeypatch.setattr(queries, "PG_CREATE_USER", queries.create_user_statement(nobody))
     caught: list[Exception] = []
     explain = service._uniqueness_conflict
 
