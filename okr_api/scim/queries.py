@@ -253,6 +253,65 @@ def record_json(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
 # emails (a JSON array, any length). When a holder is returned nothing was written.
 PG_CREATE_USER = create_user_statement()
 
+# A PATCH that only adds members (what Okta and Entra ID send per assignment), whole on
+# PostgreSQL: the group's row as it was (none: 404), which of the ids are provisioned users
+# (``found``), which of them became members now (``added``, request order), their versions
+# and, when any was added, the group's version bumped and the audit event written as the
+# general path writes it (``members_added``: the first 100 ids, ``members_added_count``). One
+# round trip instead of three. Params t_id, g_id, u_ids (a list), now, and the event's a_id,
+# a_actor_type, a_actor_id, a_actor_label.
+PG_ADD_MEMBERS_WHOLE = text(
+    f"""
+    WITH g AS (
+        SELECT id, display_name, external_id, version, created_at, updated_at
+        FROM groups WHERE id = :g_id AND tenant_id = :t_id
+    ),
+    target AS (
+        SELECT user_id FROM identity_links
+        WHERE tenant_id = :t_id AND provider = '{SCIM_PROVIDER}' AND deleted_at IS NULL
+          AND user_id = ANY(CAST(:u_ids AS uuid[])) AND EXISTS (SELECT 1 FROM g)
+    ),
+    added AS (
+        INSERT INTO group_memberships (tenant_id, group_id, user_id)
+        SELECT CAST(:t_id AS uuid), CAST(:g_id AS uuid), user_id FROM target
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, array_position(CAST(:u_ids AS uuid[]), user_id) AS position
+    ),
+    touched AS (
+        UPDATE identity_links SET version = version + 1, updated_at = :now
+        WHERE tenant_id = :t_id AND provider = '{SCIM_PROVIDER}'
+          AND user_id IN (SELECT user_id FROM added)
+    ),
+    bumped AS (
+        UPDATE groups SET version = version + 1, updated_at = :now
+        WHERE id = :g_id AND tenant_id = :t_id AND EXISTS (SELECT 1 FROM added)
+        RETURNING version, updated_at
+    ),
+    event AS (
+        INSERT INTO audit_events (id, tenant_id, actor_type, actor_id, actor_label, action,
+                                  target_type, target_id, changes, occurred_at)
+        SELECT :a_id, :t_id, :a_actor_type, :a_actor_id, :a_actor_label,
+               'scim.group.members_changed', 'group', CAST(:g_id AS text),
+               json_build_object(
+                   'members_added',
+                   (SELECT json_agg(CAST(user_id AS text) ORDER BY position)
+                    FROM (SELECT user_id, position FROM added ORDER BY position LIMIT 100) a),
+                   'members_added_count', (SELECT count(*) FROM added)
+               ),
+               :now
+        FROM bumped
+    )
+    SELECT g.id, g.display_name, g.external_id,
+           coalesce((SELECT version FROM bumped), g.version) AS version,
+           g.created_at,
+           coalesce((SELECT updated_at FROM bumped), g.updated_at) AS updated_at,
+           (SELECT array_agg(user_id) FROM target) AS found,
+           (SELECT array_agg(user_id ORDER BY position) FROM added) AS added
+    FROM g
+    """
+)
+
+
 _TARGET = (
     select(LINKS.c.user_id)
     .where(

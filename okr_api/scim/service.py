@@ -1514,6 +1514,40 @@ def member_changes_only(payload: Mapping[str, Any]) -> list[tuple[str, list[uuid
     return changes
 
 
+def _add_members_whole(
+    session: Session, client: ScimClient, group_id: str, ids: list[uuid.UUID]
+) -> GroupRow:
+    """The commonest PATCH (add members, no If-Match) on PostgreSQL in one statement (see
+    ``queries.PG_ADD_MEMBERS_WHOLE``): the same rows, versions and audit event as the general
+    path, which answers every other shape."""
+    parsed = _parse_id(group_id)
+    row = None
+    if parsed is not None:
+        row = (
+            session.connection()
+            .execute(
+                q.PG_ADD_MEMBERS_WHOLE,
+                {
+                    "t_id": client.tenant_id,
+                    "g_id": parsed,
+                    "u_ids": ids,
+                    "now": _now(),
+                    "a_id": uuid.uuid4(),
+                    "a_actor_type": client.actor.type,
+                    "a_actor_id": client.actor.id,
+                    "a_actor_label": client.actor.label,
+                },
+            )
+            .one_or_none()
+        )
+    if row is None:
+        raise NotFoundException(detail=f"Group {group_id} not found")
+    _refuse_missing(ids, set(row.found or ()))  # the request fails: its writes roll back
+    return GroupRow(
+        row.id, row.display_name, row.external_id, row.version, row.created_at, row.updated_at
+    )
+
+
 def patch_group(
     session: Session,
     client: ScimClient,
@@ -1522,9 +1556,18 @@ def patch_group(
     if_match: str | None,
 ) -> GroupRow:
     """Apply a PATCH to a group: members as row changes, other attributes via scim2-models."""
+    plain = member_changes_only(payload)
+    if (
+        plain is not None
+        and len(plain) == 1
+        and plain[0][0] == "add"
+        and len(plain[0][1]) <= 1000
+        and if_match is None
+        and _is_postgresql(session)
+    ):
+        return _add_members_whole(session, client, group_id, plain[0][1])
     group = _group_row(session, client, group_id)
     check_if_match(if_match, group.version)
-    plain = member_changes_only(payload)
     if plain is not None:
         members = Membership(session, client.tenant_id, group.id)
         for op, ids in plain:
