@@ -6,6 +6,10 @@ statement's cache key is memoised on the object). They run inside the request's 
 where ``okr.tenant_id`` is already set for row-level security, and every one of them also names
 the tenant explicitly (``t_id``): the ORM's automatic tenant criteria do not apply to Core.
 
+The two commonest requests on PostgreSQL (create a user, add members) are hand-written SQL, one
+statement each with data-modifying ``WITH`` clauses: one round trip per request, and short
+enough, with few enough parameters, for psycopg to cache their conversion.
+
 Parameter names never repeat a column name: an UPDATE reserves those for its SET clause.
 """
 
@@ -239,8 +243,9 @@ def create_user_statement(holders_sql: str = HOLDERS_SQL) -> TextClause:
 
 
 def record_json(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    """Rows as ``json_populate_record(set)`` reads them: every column named, UUIDs and times
-    as text (ISO 8601 with offset, which timestamptz reads exactly)."""
+    """Rows as ``json_populate_record(set)`` reads them: every column named (a missing one
+    would be NULL, not its default), UUIDs and times as their ``str()``, which PostgreSQL reads
+    exactly (times carry their UTC offset)."""
     return json.dumps(rows, default=str)
 
 
