@@ -222,3 +222,41 @@ def test_a_reader_racing_a_compaction_reads_again(
     assert as_dict(read_table(path, SCHEMA)) == expected
     assert raced
     assert table_files(path) == [path]
+
+
+def test_a_read_filtered_by_key_columns_applies_the_matching_deltas_only(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    land(path, rows(*(("a", str(n), 0) for n in range(50)), *(("b", str(n), 0) for n in range(50))))
+    # The same ids under both integrations: b's delta must neither replace nor delete a's rows.
+    land_changes(
+        path,
+        schema=SCHEMA,
+        key=KEY,
+        upserts=rows(("b", "1", 11), ("b", "60", 60)),
+        deletes=pa.table({"integration_id": ["b"], "id": ["2"]}),
+    )
+    assert land(path, rows(("a", "3", 33))) == "delta"
+    only_a = read_table(path, SCHEMA, where={"integration_id": "a"})
+    assert set(only_a.column("integration_id").to_pylist()) == {"a"}
+    assert as_dict(only_a) == {str(n): 0 for n in range(50)} | {"3": 33}
+    only_b = read_table(path, SCHEMA, where={"integration_id": "b"})
+    expected_b = {str(n): 0 for n in range(50) if n != 2} | {"1": 11, "60": 60}
+    assert as_dict(only_b) == expected_b
+    assert read_table(path, SCHEMA, where={"integration_id": "c"}).num_rows == 0
+    everything = read_table(path, SCHEMA)
+    assert everything.num_rows == only_a.num_rows + only_b.num_rows
+    with pytest.raises(ValueError, match="key columns only"):
+        read_table(path, SCHEMA, where={"v": "0"})  # a delta may change a non-key column
+
+
+def test_key_membership_joins_the_key_only_where_the_id_matches() -> None:
+    table = rows(("a", "1", 0), ("b", "1", 0), ("a", "2", 0), ("b", "3", 0))
+    other = rows(("b", "1", 9), ("a", "2", 9), ("c", "3", 9))
+    assert warehouse.keys_in(table, other, KEY).to_pylist() == [False, True, True, False]
+    assert warehouse.keys_in(table, other, ("id",)).to_pylist() == [True, True, True, True]
+    assert warehouse.keys_in(table, SCHEMA.empty_table(), KEY).to_pylist() == [False] * 4
+    unique = rows(("a", "1", 0), ("b", "1", 1))  # an id twice, under two integrations
+    assert warehouse.dedupe_last(unique, KEY).num_rows == 2
+    assert warehouse.dedupe_last(rows(("a", "1", 0), ("a", "1", 1)), KEY).to_pylist() == [
+        {"integration_id": "a", "id": "1", "v": 1}
+    ]
