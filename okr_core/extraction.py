@@ -39,7 +39,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +66,7 @@ from okr_core.sources.errors import PermanentSourceError, SourceError, Transient
 from okr_core.sources.github.client import GitHubConnector
 from okr_core.sources.jira.client import JiraConnector
 from okr_core.sources.jira.records import max_updated
+from okr_core.sources.jira.workers import Tasks
 from okr_core.sources.registry import connector_for
 from okr_core.sources.retry import Retrier, RetryPolicy
 from okr_core.tenancy import tenant_context
@@ -100,6 +101,9 @@ NO_SYNC = {"synchronize_session": False}
 # Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
 RECONCILE_EVERY = timedelta(hours=24)
 MESSAGE_LIMIT = 1000
+# Worker pools (okr_core.sources.jira.workers) of a Jira landing's side work: requests and
+# file reads beside the searches, the early searches, and the second file's write.
+SIDE, AHEAD, LAND = "jira-side", "jira-ahead", "jira-land"
 
 ConnectorFactory = Callable[[Integration, CredentialCipher, Retrier], SourceConnector]
 
@@ -217,26 +221,31 @@ def land_jira(
     for spec in specs:
         groups.setdefault(spec.jql or "", []).append(spec)
 
-    with (
-        ThreadPoolExecutor(max_workers=2, thread_name_prefix="jira-side") as side,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-ahead") as ahead,
-    ):
+    # Side work runs on the process's worker threads (okr_core.sources.jira.workers); the
+    # block ends once all of it has finished.
+    with Tasks() as tasks:
         # Summed fields are resolved (the field list) before the searches that land them; the
         # site's server info is read alongside the first request by the connector itself.
-        prepared = side.submit(connector.resolve_numeric_fields, names)
-        # With a watermark, each JQL's incremental search starts at once, while the
-        # membership snapshots are read from disk; a JQL that turns out to be new to its
-        # bindings is searched in full afterwards (and the early search is not used).
+        prepared = tasks.submit(SIDE, connector.resolve_numeric_fields, names)
+        # With a watermark, the JQLs' incremental searches start at once (one after the
+        # other, as before), while the membership snapshots are read from disk; a JQL that
+        # turns out to be new to its bindings is searched in full afterwards (and the early
+        # search is not used).
         early: dict[str, Future[pa.Table]] = {}
         if since is not None:
-            for jql in groups:
-                early[jql] = ahead.submit(
-                    lambda jql=jql: connector.search_table(  # type: ignore[misc]
-                        jql, updated_since=since, numeric=prepared.result()
-                    )
-                )
-        members = read_table(members_path, JIRA_BINDING_ISSUES.schema)
-        mine = _rows_with(members, "integration_id", integration_id)
+            early = {jql: Future() for jql in groups}
+            tasks.submit(AHEAD, _search_early, connector, early, since, prepared)
+        # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
+        # turns out to be new): the current versions to compare it with are read at once,
+        # beside the searches and the membership read, not after the membership is known.
+        recent: Future[pa.Table] | None = None
+        if since is not None:
+            recent = tasks.submit(
+                SIDE, read_recent, issues_path, JIRA_ISSUES.schema, column="updated_at", since=since
+            )
+        mine = read_table(
+            members_path, JIRA_BINDING_ISSUES.schema, where={"integration_id": integration_id}
+        )
         previous: dict[str, pa.Table | None] = {}
         for jql, group in groups.items():
             known: pa.Table | None = None
@@ -254,14 +263,7 @@ def land_jira(
         futures: dict[str, Future[int]] = {}
         for jql, rows in previous.items():
             if rows is not None and now - _snapshot_at(rows, now) < reconcile_every:
-                futures[jql] = side.submit(connector.approximate_count, jql)
-        # When every JQL is read incrementally, everything read has been updated since
-        # ``since``: the current versions to compare it with are read meanwhile.
-        recent: Future[pa.Table] | None = None
-        if since is not None and all(rows is not None for rows in previous.values()):
-            recent = side.submit(
-                read_recent, issues_path, JIRA_ISSUES.schema, column="updated_at", since=since
-            )
+                futures[jql] = tasks.submit(SIDE, connector.approximate_count, jql)
         for jql, group in groups.items():
             rows = previous[jql]
             if rows is not None and jql in early:
@@ -347,8 +349,9 @@ def land_jira(
     )
     # The two files are written at once (Parquet encoding and fsync release the GIL); both
     # are durable before this returns, and so before the watermark moves.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-land") as writer:
+    with Tasks() as writer:
         members_landed = writer.submit(
+            LAND,
             land_changes,
             members_path,
             schema=JIRA_BINDING_ISSUES.schema,
@@ -378,6 +381,24 @@ def land_jira(
         "memberships_landing": members_landing,
     }
     return landing
+
+
+def _search_early(
+    connector: JiraConnector,
+    early: dict[str, Future[pa.Table]],
+    since: datetime,
+    prepared: Future[dict[str, str]],
+) -> None:
+    """Each JQL's incremental search, one after the other, into its future."""
+    for jql, future in early.items():
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(
+                connector.search_table(jql, updated_since=since, numeric=prepared.result())
+            )
+        except BaseException as exc:  # handed to whoever waits for this JQL's search
+            future.set_exception(exc)
 
 
 def _rows_with(table: pa.Table, column: str, value: str) -> pa.Table:

@@ -21,7 +21,8 @@ summed numeric fields).
 
 After the first page, a thread fetches the next pages (a socket wait releases the GIL) while the
 caller converts and lands the current one. It stays at most a few pages ahead, and errors reach
-the caller in order.
+the caller in order. It starts as soon as the first page has answered, even when the server
+info (below) has not yet: the pages are handed over only once the site is known to be Jira Cloud.
 
 Two costs per sync are kept off the path to the data:
 
@@ -47,7 +48,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote_plus, urlencode
@@ -67,6 +68,7 @@ from okr_core.sources.http import (
     parse_retry_after,
     safe_url,
 )
+from okr_core.sources.jira import workers
 from okr_core.sources.jira.records import (
     BASE_FIELDS,
     IssueColumns,
@@ -88,6 +90,8 @@ ID_PAGE_SIZE = 5000  # Jira's maximum for id-only searches
 STREAMS = 1  # parallel slices for a full search larger than one page (see search_tables)
 IDS_PER_LOOKUP = 100
 STORY_POINT_ALIASES = frozenset({"story_points", "story points", "storypoints"})
+# Worker pools (okr_core.sources.jira.workers): the server-info check, the page producers.
+SERVER_INFO, PAGES = "jira-server-info", "jira-pages"
 
 
 def _outside_quotes_positions(jql: str) -> list[bool]:
@@ -294,33 +298,21 @@ class JiraConnector:
             with contextlib.suppress(AttributeError):
                 client._fields_cache_value = {f: f for f in BASE_FIELDS}
             self._settle_environment(client)
-            check: Future[None] = Future()
-            threading.Thread(
-                target=self._read_server_info,
-                args=(client, check),
-                name="jira-server-info",
-                daemon=True,
-            ).start()
-            self._server_check = check
+            self._server_check = workers.pool(SERVER_INFO).submit(self._read_server_info, client)
             self._jira = client
         return self._jira
 
-    def _read_server_info(self, client: JIRA, check: Future[None]) -> None:
+    def _read_server_info(self, client: JIRA) -> None:
         """Set what the constructor would have read (version, deployment type) and refuse a
-        site that is not Jira Cloud; the outcome is handed over through ``check``."""
-        try:
-            info = self._guard("server info", client.server_info)
-            client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
-            client.deploymentType = info.get("deploymentType")
-            if client.deploymentType != "Cloud":
-                raise PermanentSourceError(
-                    f"the server at {self.where} is not Jira Cloud; only Jira Cloud sites "
-                    "are supported."
-                )
-        except BaseException as exc:  # handed to whoever waits for the check
-            check.set_exception(exc)
-        else:
-            check.set_result(None)
+        site that is not Jira Cloud (raised to whoever waits for the check)."""
+        info = self._guard("server info", client.server_info)
+        client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
+        client.deploymentType = info.get("deploymentType")
+        if client.deploymentType != "Cloud":
+            raise PermanentSourceError(
+                f"the server at {self.where} is not Jira Cloud; only Jira Cloud sites "
+                "are supported."
+            )
 
     def _require_cloud(self) -> JIRA:
         """The client, once its site is known to be Jira Cloud (raises the check's error)."""
@@ -456,9 +448,14 @@ class JiraConnector:
         decoder = page_decoder(ids)
         fields = ",".join([*BASE_FIELDS, *ids])
         query = restrict(jql, updated_since=updated_since)
-        first = self._checked(lambda: self._fetch(client, query, None, fields, decoder))
+        try:
+            first = self._fetch(client, query, None, fields, decoder)
+        except SourceError:
+            self._require_cloud()  # a site that is not Jira Cloud reports that instead
+            raise
         token = next_token(first)
         if token is None:
+            self._require_cloud()
             yield first.issues
             return
         low = _newest_update(first.issues)
@@ -486,8 +483,11 @@ class JiraConnector:
                 functools.partial(self._slice, jql, since, before, fields)
                 for since, before in bounds
             ]
+        # The next pages start before the server info is known to be Jira Cloud's (it is
+        # usually still on its way): nothing is handed over before it is.
         prefetch = _Prefetch(producers)
         try:
+            self._require_cloud()
             yield first.issues
             for content in prefetch:
                 page = self._decode(decoder, content)
@@ -653,19 +653,16 @@ class JiraConnector:
 
 
 class _Prefetch:
-    """Runs page producers in threads (started at once), handing their pages to one consumer
-    in arrival order through a short queue; an error is raised to the consumer.
-    :meth:`close` stops the producers (they finish the page in flight) and waits for them."""
+    """Runs page producers on the process's page workers (started at once), handing their
+    pages to one consumer in arrival order through a short queue; an error is raised to the
+    consumer. :meth:`close` stops the producers (they finish the page in flight) and waits
+    for them."""
 
     def __init__(self, producers: Sequence[Callable[[], Iterator[Any]]]) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH * len(producers))
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(p,), name=f"jira-pages-{i}", daemon=True)
-            for i, p in enumerate(producers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        pages = workers.pool(PAGES)
+        self._running = [pages.submit(self._run, p) for p in producers]
 
     def _put(self, item: Any) -> None:
         while not self._stop.is_set():
@@ -688,7 +685,7 @@ class _Prefetch:
 
     def __iter__(self) -> Iterator[Any]:
         finished = 0
-        while finished < len(self._threads):
+        while finished < len(self._running):
             item = self._queue.get()
             if item is _DONE:
                 finished += 1
@@ -699,8 +696,7 @@ class _Prefetch:
 
     def close(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join()
+        wait(self._running)
 
 
 class _PageToken(msgspec.Struct, gc=False):

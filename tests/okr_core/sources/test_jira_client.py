@@ -188,3 +188,7 @@ def test_a_site_that_is_not_jira_cloud_is_refused_though_its_search_answers(
         with pytest.raises(PermanentSourceError, match="not Jira Cloud"):
             call()
     assert server.requests()["by_status"].get("200", 0) >= 1  # the search itself answered
+    # Pages after the first are fetched before the check is known; none is handed over.
+    pages = connector(server, page_size=5).search_tables("project = ENG")
+    with pytest.raises(PermanentSourceError, match="not Jira Cloud"):
+        next(pages)  # the first page is not handed over
