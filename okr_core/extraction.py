@@ -235,14 +235,6 @@ def land_jira(
         if since is not None:
             early = {jql: Future() for jql in groups}
             tasks.submit(AHEAD, _search_early, connector, early, since, prepared)
-        # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
-        # turns out to be new): the current versions to compare it with are read at once,
-        # beside the searches and the membership read, not after the membership is known.
-        recent: Future[pa.Table] | None = None
-        if since is not None:
-            recent = tasks.submit(
-                SIDE, read_recent, issues_path, JIRA_ISSUES.schema, column="updated_at", since=since
-            )
         mine = read_table(
             members_path, JIRA_BINDING_ISSUES.schema, where={"integration_id": integration_id}
         )
@@ -264,6 +256,13 @@ def land_jira(
         for jql, rows in previous.items():
             if rows is not None and now - _snapshot_at(rows, now) < reconcile_every:
                 futures[jql] = tasks.submit(SIDE, connector.approximate_count, jql)
+        # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
+        # turns out to be new): the current versions to compare it with are read now, while
+        # the pages travel. On this thread, after the membership: reading both files at once
+        # took both cores of a small machine from the server answering the first page.
+        recent: pa.Table | None = None
+        if since is not None and any(rows is not None for rows in previous.values()):
+            recent = read_recent(issues_path, JIRA_ISSUES.schema, column="updated_at", since=since)
         for jql, group in groups.items():
             rows = previous[jql]
             if rows is not None and jql in early:
@@ -330,7 +329,7 @@ def land_jira(
     if incoming.num_rows:
         oldest = pc.min(incoming.column("updated_at")).as_py()
         if recent is not None and oldest is not None and since is not None and oldest >= since:
-            current = recent.result()
+            current = recent
         elif oldest is not None:
             current = read_recent(
                 issues_path, JIRA_ISSUES.schema, column="updated_at", since=oldest

@@ -409,9 +409,13 @@ class JiraConnector:
         gathered column by column and converted to Arrow once."""
         columns = IssueColumns(numeric)
         landed_at = self._clock()
+        # Converted while the next pages travel: a full read every CHUNK_ROWS rows; an
+        # incremental one (a few pages, its caller waiting for the last) page by page, so
+        # only the last page is left to convert once it has come.
+        every = CHUNK_ROWS if updated_since is None else 1
         for issues in self._issue_pages(jql, updated_since=updated_since, numeric=numeric):
             columns.add(issues)
-            if columns.pending >= CHUNK_ROWS:  # converted while the next pages travel
+            if columns.pending >= every:
                 columns.chunk(integration_id=self.integration_id, landed_at=landed_at)
         return columns.table(integration_id=self.integration_id, landed_at=landed_at)
 
