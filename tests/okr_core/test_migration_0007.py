@@ -8,41 +8,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
-from okr_core.db.migrate import alembic_config, current_revision, upgrade
+from okr_core.db.migrate import current_revision, upgrade
 from okr_core.models import AuthKind, Integration, Metric, Source, SyncRun, SyncStatus, SyncTrigger
 from okr_core.secrets import CredentialCipher
 from okr_core.settings import Settings
 from okr_core.sync_schedule import claim_due_integrations
 from okr_core.tenancy import tenant_context
+from tests.okr_core.migration_support import BACKENDS, downgrade, fresh_database
 from tests.okr_core.sources.support import bind, create_key_result, create_tenant
-from tests.okr_pipelines.conftest import create_pg_database, drop_pg_database, pg_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    if request.param == "sqlite":
-        yield Settings(environment="test", data_dir=tmp_path / "data", database_url="")
-        return
-    name = create_pg_database()
-    try:
-        yield Settings(environment="test", data_dir=tmp_path / "data", database_url=pg_url(name))
-    finally:
-        drop_pg_database(name)
-
-
-def downgrade(settings: Settings, revision: str) -> None:
-    config = alembic_config(settings)
-    engine = make_engine(settings, as_owner=True)
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
+    with fresh_database(request.param, tmp_path) as settings:
+        yield settings
 
 
 def columns(settings: Settings) -> set[str]:

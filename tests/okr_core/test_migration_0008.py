@@ -8,29 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from okr_api.scim import queries as q
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
-from okr_core.db.migrate import alembic_config, current_revision, upgrade
+from okr_core.db.migrate import current_revision, upgrade
 from okr_core.settings import Settings
+from tests.okr_core.migration_support import BACKENDS, downgrade, fresh_database
 from tests.okr_core.sources.support import create_tenant
-from tests.okr_pipelines.conftest import create_pg_database, drop_pg_database, pg_url
 
 TABLES = ("users", "identity_links", "user_emails", "groups", "audit_events")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    if request.param == "sqlite":
-        yield Settings(environment="test", data_dir=tmp_path / "data", database_url="")
-        return
-    name = create_pg_database()
-    try:
-        yield Settings(environment="test", data_dir=tmp_path / "data", database_url=pg_url(name))
-    finally:
-        drop_pg_database(name)
+    with fresh_database(request.param, tmp_path) as settings:
+        yield settings
 
 
 def index_names(settings: Settings, table: str) -> set[str]:
@@ -57,17 +50,6 @@ def index_sql(settings: Settings, name: str) -> str:
     try:
         with engine.connect() as connection:
             return str(connection.execute(text(query), {"n": name}).scalar_one())
-    finally:
-        engine.dispose()
-
-
-def downgrade(settings: Settings, revision: str) -> None:
-    config = alembic_config(settings)
-    engine = make_engine(settings, as_owner=True)
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
     finally:
         engine.dispose()
 
@@ -111,9 +93,7 @@ def test_username_lookup_uses_the_unique_index_before_any_analyze(
     """The generic plan (what a prepared statement settles on) of the create statement's
     look-up of userName and e-mail, on a never-analyzed table of 3,000 links: index probes
     only."""
-    name = create_pg_database()
-    settings = Settings(environment="test", data_dir=tmp_path, database_url=pg_url(name))
-    try:
+    with fresh_database("postgresql", tmp_path) as settings:
         upgrade(settings, revision)
         engine = make_engine(settings, as_owner=True)
         with unit_of_work(make_session_factory(engine)) as session:
@@ -153,8 +133,6 @@ def test_username_lookup_uses_the_unique_index_before_any_analyze(
                 )
             )
         engine.dispose()
-    finally:
-        drop_pg_database(name)
     assert "uq_identity_links_tenant_id_provider_user_name_key" in plan, plan
     assert "uq_users_tenant_id_email" in plan, plan
     assert "Filter" not in plan, plan

@@ -25,25 +25,16 @@ from okr_core.models import AuditEvent, Group, GroupMembership, IdentityLink
 from okr_core.settings import Settings
 from okr_core.tenancy import tenant_context
 from tests.okr_api.scim.conftest import BASE, GROUP_SCHEMA, PATCH_SCHEMA, SCIM_MEDIA_TYPE, new_user
-from tests.okr_pipelines.conftest import create_pg_database, drop_pg_database, pg_url
+from tests.okr_core.migration_support import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.slow  # a migrated database of their own per test
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    if request.param == "sqlite":
-        settings = Settings(environment="test", data_dir=tmp_path / "data", database_url="")
+    with fresh_database(request.param, tmp_path) as settings:
         upgrade(settings)
         yield settings
-        return
-    name = create_pg_database()
-    try:
-        settings = Settings(environment="test", data_dir=tmp_path, database_url=pg_url(name))
-        upgrade(settings)
-        yield settings
-    finally:
-        drop_pg_database(name)
 
 
 @pytest.fixture
