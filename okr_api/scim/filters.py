@@ -5,7 +5,8 @@ and binds each attribute path to the resource schema; this module turns the tree
 SQLAlchemy condition. Only attributes in the whitelist are filterable; anything else is
 ``invalidFilter``. Comparisons are two-valued (a missing value never makes a condition NULL),
 so ``not (...)`` means what the RFC says. Multi-valued attributes (emails, groups, members)
-become ``EXISTS`` over their rows, and ``ne`` on them means "no value equals".
+become ``EXISTS`` over their rows, and ``ne`` on them means "no value equals". The same
+whitelist says what ``sortBy`` may name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from scim2_models import InvalidFilterException, ScimFilter
+from scim2_models import InvalidFilterException, InvalidValueException, ScimFilter
 from scim2_models.path import (
     AttributeBinding,
     CompareOperator,
@@ -71,10 +72,17 @@ class Attr:
 
 @dataclass(frozen=True)
 class Collection:
-    """A multi-valued attribute stored as rows: ``exists(cond)`` tests the current resource."""
+    """A multi-valued attribute stored as rows: ``exists(cond)`` tests the current resource.
+
+    ``sort_keys`` holds, per sub-attribute ``sortBy`` may name, the one value a resource sorts
+    by: RFC 7644 §3.4.2.3 takes the primary value's, else the first's, which only a collection
+    with ``primary`` and a stored order has. ``unsortable`` says why a collection has none.
+    """
 
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]]
     attrs: dict[str, Attr] = field(default_factory=dict)  # sub-attribute name, lower case
+    sort_keys: dict[str, ColumnElement[Any]] = field(default_factory=dict)  # already folded
+    unsortable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,48 @@ class FilterSchema:
 
     attrs: dict[str, Attr]
     collections: dict[str, Collection]
-    names: tuple[str, ...]  # for error messages
+    names: tuple[str, ...]  # for error messages: short names of the core schema, or full URNs
+    urn: str  # the core schema, which qualifies the short names
 
-    def sortable(self, urn: str) -> Attr | None:
-        attr = self.attrs.get(urn.lower())
-        return attr if attr is not None and attr.kind != "constant" else None
+    def sort_key(self, urn: str, shown: str) -> Column:
+        """What ``sortBy=<urn>`` orders by, case-folded where the attribute is not caseExact
+        (so the order agrees with ``eq``); ``invalidValue`` naming what is sortable if none.
+        ``sortBy`` on a collection itself means its ``value``."""
+        key = urn.lower()
+        attr = self.attrs.get(key)
+        if attr is not None and attr.kind != "constant":
+            if attr.kind == "string" and not attr.case_exact and not attr.folded:
+                return func.lower(attr.column)
+            return attr.column
+        if key in self.collections:
+            key += ".value"
+        head, _, sub = key.rpartition(".")
+        collection = self.collections.get(head)
+        if collection is not None and sub in collection.sort_keys:
+            return collection.sort_keys[sub]
+        reason = f": {collection.unsortable}" if collection and collection.unsortable else ""
+        raise InvalidValueException(
+            detail=f"cannot sort on '{shown}'{reason}; sortable attributes: "
+            + ", ".join(self.sortable_names())
+        )
+
+    def sortable_names(self) -> list[str]:
+        """The names ``sortBy`` accepts, in the order of ``names``; a sortable collection is
+        named on its own too, just before its first sortable sub-attribute."""
+        shown: list[str] = []
+        for name in self.names:
+            key = name.lower() if ":" in name else f"{self.urn}:{name}".lower()
+            attr = self.attrs.get(key)
+            if attr is not None:
+                if attr.kind != "constant":
+                    shown.append(name)
+                continue
+            head, _, sub = key.rpartition(".")
+            collection = self.collections.get(head)
+            if collection is not None and sub in collection.sort_keys:
+                whole = name[: -len(sub) - 1]
+                shown.extend(n for n in (whole, name) if n not in shown)
+        return shown
 
 
 def _unsupported(what: str, schema: FilterSchema) -> InvalidFilterException:

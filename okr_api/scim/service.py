@@ -160,19 +160,11 @@ def _order_by(
     order: list[Any] = []
     if request.sort_by is not None:
         binding = request.sort_by.resolve(model)
-        attr = schema.sortable(binding.urn) if binding is not None else None
-        if attr is None:
-            raise InvalidValueException(
-                detail=f"cannot sort on '{request.sort_by}'; sortable attributes: "
-                + ", ".join(n for n in schema.names if "." not in n or n.startswith("name."))
-            )
-        column: Any = attr.column
-        if attr.kind == "string" and not attr.case_exact and not attr.folded:
-            column = func.lower(column)
-        missing = attr.column.is_(None)
+        key = schema.sort_key(binding.urn if binding is not None else "", str(request.sort_by))
         # RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending.
-        order.append(missing.desc() if descending else missing.asc())
-        order.append(column.desc() if descending else column.asc())
+        # NULLS FIRST/LAST rather than a separate "is null" key: a multi-valued attribute's key
+        # is a subquery, which that would run twice per row.
+        order.append(key.desc().nulls_first() if descending else key.asc().nulls_last())
     order.extend(tiebreak)
     return order
 
@@ -231,6 +223,13 @@ def audit_changes(
 # ---------------------------------------------------------------- users
 
 
+# Why sortBy refuses a multi-valued attribute: RFC 7644 §3.4.2.3 sorts by the primary value,
+# else the first, and memberships have neither (they are a set, possibly of thousands).
+_NO_FIRST_VALUE = (
+    "{values} have no primary value and no stored order, so there is no value to sort by"
+)
+
+
 def user_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
     core = USER_URN.lower() + ":"
     ent = ENTERPRISE_URN.lower() + ":"
@@ -240,6 +239,18 @@ def user_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
             select(literal(1))
             .where(UserEmail.user_id == User.id, UserEmail.tenant_id == tenant_id, cond)
             .exists()
+        )
+
+    def primary_else_first(column: filters.Column) -> ColumnElement[Any]:
+        """What a user sorts by for an e-mail sub-attribute (RFC 7644 §3.4.2.3): its primary
+        e-mail's, else its first e-mail's as stored; NULL, a missing value, without e-mails."""
+        return (
+            select(column)
+            .where(UserEmail.user_id == User.id, UserEmail.tenant_id == tenant_id)
+            .order_by(UserEmail.primary.desc(), UserEmail.position)
+            .limit(1)
+            .correlate(User)
+            .scalar_subquery()
         )
 
     def groups_exist(cond: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -276,13 +287,19 @@ def user_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
                     "type": Attr(UserEmail.type, "string"),
                     "primary": Attr(UserEmail.primary, "boolean"),
                 },
+                sort_keys={  # caseExact false, as for filters
+                    "value": primary_else_first(UserEmail.value_key),
+                    "type": primary_else_first(func.lower(UserEmail.type)),
+                },
             ),
             core + "groups": Collection(
                 exists=groups_exist,
                 attrs={"value": Attr(GroupMembership.group_id, "uuid", case_exact=True)},
+                unsortable=_NO_FIRST_VALUE.format(values="a user's groups"),
             ),
         },
         names=FILTERABLE_USER_ATTRIBUTES,
+        urn=USER_URN,
     )
 
 
@@ -872,6 +889,7 @@ def group_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
         },
         collections={core + "members": members},
         names=FILTERABLE_GROUP_ATTRIBUTES,
+        urn=GROUP_URN,
     )
 
 
@@ -896,6 +914,7 @@ def _members_collection(tenant_id: uuid.UUID, *, correlate: bool) -> Collection:
             "display": Attr(User.display_name, "string"),
             "type": Attr(literal("User"), "constant", constant="User"),
         },
+        unsortable=_NO_FIRST_VALUE.format(values="a group's members"),
     )
 
 
