@@ -47,7 +47,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import and_, case, not_, or_, select, update
+from sqlalchemy import and_, case, insert, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from okr_core.binding_values import BindingSpec, tenant_specs
@@ -85,6 +85,7 @@ from okr_core.warehouse import (
     read_recent,
     read_table,
     records_table,
+    rows_in,
     same_rows,
     source_dir,
     write_table_atomically,
@@ -96,7 +97,6 @@ WATERMARK_OVERLAP = timedelta(minutes=5)
 LOCK_TIMEOUT = 600.0  # seconds a sync waits for another one of the same tenant and source
 # The bookkeeping UPDATEs leave objects loaded in the session alone: none is read afterwards,
 # and matching them against the statement's criteria ("auto") costs more than the UPDATE.
-NO_SYNC = {"synchronize_session": False}
 # Every JQL's full id list is compared with its snapshot at least this often, even when
 # Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
 RECONCILE_EVERY = timedelta(hours=24)
@@ -235,8 +235,19 @@ def land_jira(
         if since is not None:
             early = {jql: Future() for jql in groups}
             tasks.submit(AHEAD, _search_early, connector, early, since, prepared)
+        # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
+        # turns out to be new): the current versions to compare it with are read first, while
+        # the pages travel, then the membership snapshot (needed only once the last page has
+        # come). One file after the other on this thread: reading both at once took both
+        # cores of a small machine from the server answering the first page.
+        recent: pa.Table | None = None
+        if since is not None:
+            recent = read_recent(issues_path, JIRA_ISSUES.schema, column="updated_at", since=since)
         mine = read_table(
-            members_path, JIRA_BINDING_ISSUES.schema, where={"integration_id": integration_id}
+            members_path,
+            JIRA_BINDING_ISSUES.schema,
+            where={"integration_id": integration_id},
+            decode=False,  # binding, scope and time are only compared here
         )
         previous: dict[str, pa.Table | None] = {}
         for jql, group in groups.items():
@@ -256,13 +267,6 @@ def land_jira(
         for jql, rows in previous.items():
             if rows is not None and now - _snapshot_at(rows, now) < reconcile_every:
                 futures[jql] = tasks.submit(SIDE, connector.approximate_count, jql)
-        # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
-        # turns out to be new): the current versions to compare it with are read now, while
-        # the pages travel. On this thread, after the membership: reading both files at once
-        # took both cores of a small machine from the server answering the first page.
-        recent: pa.Table | None = None
-        if since is not None and any(rows is not None for rows in previous.values()):
-            recent = read_recent(issues_path, JIRA_ISSUES.schema, column="updated_at", since=since)
         for jql, group in groups.items():
             rows = previous[jql]
             if rows is not None and jql in early:
@@ -401,8 +405,8 @@ def _search_early(
 
 
 def _rows_with(table: pa.Table, column: str, value: str) -> pa.Table:
-    mask = pc.equal(table.column(column), pa.scalar(value, pa.string()))
-    if pc.all(mask).as_py() is not False:  # all rows (one integration, one binding): no copy
+    mask = rows_in(table.column(column), [value])
+    if mask is None:  # all rows (one integration, one binding): no copy
         return table
     return table.filter(mask)
 
@@ -441,9 +445,8 @@ def _membership_changes(
             deletes.append(gone.select(list(JIRA_BINDING_ISSUES.key)))
         else:
             total += old.num_rows + len(ids)
-    dropped = mine.filter(
-        pc.invert(pc.is_in(binding_ids, pa.array(list(memberships), pa.string())))
-    )
+    kept = rows_in(binding_ids, list(memberships))
+    dropped = mine.filter(pc.invert(kept)) if kept is not None else mine.slice(0, 0)
     deletes.append(dropped.select(list(JIRA_BINDING_ISSUES.key)))
     key_schema = pa.schema([JIRA_BINDING_ISSUES.schema.field(k) for k in JIRA_BINDING_ISSUES.key])
     return _MemberChanges(
@@ -631,9 +634,9 @@ def sync_integration(
             except WarehouseBusy as exc:
                 # The lock was never ours: record this attempt as failed, touching nothing else.
                 with unit(factory) as session, tenant_context(session, tenant_id):
-                    run = _start_run(session, snapshot, trigger, started, dagster_run_id)
+                    run_id = _start_run(session, snapshot, trigger, started, dagster_run_id)
                     result.source = snapshot.source.value
-                    result.sync_run_id = run.id
+                    result.sync_run_id = run_id
                 result.finished_at = clock()
                 _finish(factory, snapshot, result.sync_run_id, result, landing=None, error=exc)
                 return result
@@ -677,9 +680,12 @@ def _begin(
     result.source = snapshot.source.value
     # Holding the lock, no other sync of this source and tenant runs: a "running" row left
     # behind belongs to a worker that died.
-    close_interrupted_runs(session, integration_id=snapshot.id, now=result.started_at)
-    run = _start_run(session, snapshot, result.trigger, result.started_at, dagster_run_id)
-    result.sync_run_id = run.id
+    close_interrupted_runs(
+        session, tenant_id=snapshot.tenant_id, integration_id=snapshot.id, now=result.started_at
+    )
+    result.sync_run_id = _start_run(
+        session, snapshot, result.trigger, result.started_at, dagster_run_id
+    )
     specs = tenant_specs(session, integration_ids=[snapshot.id])
     connector: SourceConnector | None = None
     error: Exception | None = None
@@ -711,21 +717,29 @@ def _start_run(
     trigger: SyncTrigger,
     started: datetime,
     dagster_run_id: str | None,
-) -> SyncRun:
-    run = SyncRun(
-        integration_id=snapshot.id,
-        trigger=trigger,
-        status=SyncStatus.running,
-        started_at=started,
-        dagster_run_id=dagster_run_id,
+) -> uuid.UUID:
+    """Record the attempt: a ``running`` sync-run row and ``last_attempt_at``; returns the
+    run's id. Core statements (the ORM's unit of work costs more for two known rows); the
+    tenant is named in both, besides the session's tenant scope."""
+    run_id = uuid.uuid4()
+    connection = session.connection()
+    connection.execute(
+        insert(SyncRun).values(
+            id=run_id,
+            tenant_id=snapshot.tenant_id,
+            integration_id=snapshot.id,
+            trigger=trigger,
+            status=SyncStatus.running,
+            started_at=started,
+            dagster_run_id=dagster_run_id,
+        )
     )
-    session.add(run)
-    session.execute(
-        update(Integration).where(Integration.id == snapshot.id).values(last_attempt_at=started),
-        execution_options=NO_SYNC,
+    connection.execute(
+        update(Integration)
+        .where(Integration.id == snapshot.id, Integration.tenant_id == snapshot.tenant_id)
+        .values(last_attempt_at=started)
     )
-    session.flush()
-    return run
+    return run_id
 
 
 def _sync_locked(
@@ -862,9 +876,10 @@ def _finish(
             last_error_message=result.message,
         )
     with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
-        session.execute(
+        connection = session.connection()  # Core statements: the ORM's bulk update costs more
+        connection.execute(
             update(SyncRun)
-            .where(SyncRun.id == run_id)
+            .where(SyncRun.id == run_id, SyncRun.tenant_id == snapshot.tenant_id)
             .values(
                 status=result.status,
                 finished_at=finished,
@@ -873,32 +888,37 @@ def _finish(
                 error_class=result.error_class,
                 message=result.message,
             ),
-            execution_options=NO_SYNC,
         )
-        session.execute(
-            update(Integration).where(Integration.id == snapshot.id).values(outcome),
-            execution_options=NO_SYNC,
+        connection.execute(
+            update(Integration)
+            .where(Integration.id == snapshot.id, Integration.tenant_id == snapshot.tenant_id)
+            .values(outcome),
         )
 
 
-def close_interrupted_runs(session: Session, *, integration_id: uuid.UUID, now: datetime) -> int:
+def close_interrupted_runs(
+    session: Session, *, tenant_id: uuid.UUID, integration_id: uuid.UUID, now: datetime
+) -> int:
     """Mark sync runs of an integration that never finished (their worker died) as failed.
 
     Only call it while holding the tenant's warehouse lock for the source: then no other sync
     of the integration can be running.
     """
-    rows = session.execute(
+    rows = session.connection().execute(
         update(SyncRun)
-        .where(SyncRun.integration_id == integration_id, SyncRun.status == SyncStatus.running)
+        .where(
+            SyncRun.tenant_id == tenant_id,
+            SyncRun.integration_id == integration_id,
+            SyncRun.status == SyncStatus.running,
+        )
         .values(
             status=SyncStatus.failed,
             finished_at=now,
             error_class=ErrorClass.transient,
             message="interrupted: the worker stopped before the sync finished",
-        ),
-        execution_options=NO_SYNC,
+        )
     )
-    return int(getattr(rows, "rowcount", 0) or 0)
+    return int(rows.rowcount or 0)
 
 
 # -- preview: one binding, live, nothing landed ------------------------------------------------

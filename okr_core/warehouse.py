@@ -132,7 +132,13 @@ def table_files(path: Path) -> list[Path]:
     return ([path] if path.exists() else []) + [p for _, p in pending]
 
 
-def read_table(path: Path, schema: pa.Schema, *, where: dict[str, str] | None = None) -> pa.Table:
+def read_table(
+    path: Path,
+    schema: pa.Schema,
+    *,
+    where: dict[str, str] | None = None,
+    decode: bool = True,
+) -> pa.Table:
     """The table at ``path`` in ``schema``: its base file with its deltas applied (the newest
     version of each key; tombstoned keys gone). Empty when nothing has landed yet.
 
@@ -140,13 +146,22 @@ def read_table(path: Path, schema: pa.Schema, *, where: dict[str, str] | None = 
     converted from their stored form (dictionaries), so rows of other integrations cost
     little. Its columns must be key columns: a delta row then has the values of the row it
     replaces, and filtering the base and the deltas alike is exact.
+
+    ``decode=False`` leaves the columns stored as dictionaries (the integration, binding and
+    scope of each membership row, say) as dictionary arrays of the schema's value type, for a
+    caller that only compares, filters or counts them: decoding a 50,000-row membership
+    snapshot's four such columns cost more than reading the file.
     """
     for attempt in range(READ_ATTEMPTS):
         try:
             listed = delta_paths(path)  # before the base: see _apply_deltas
             raw = _read_file(path) if path.exists() else None
             seq = 0 if raw is None else _base_seq(raw.schema.metadata)
-            base = schema.empty_table() if raw is None else conform(_where(raw, where), schema)
+            base = (
+                schema.empty_table()
+                if raw is None
+                else conform(_where(raw, where), schema, decode=decode)
+            )
             return _apply_deltas(base, listed, seq, schema, where=where)
         except FileNotFoundError:
             if attempt == READ_ATTEMPTS - 1:
@@ -258,7 +273,8 @@ def _apply_deltas(
     changes = dedupe_last(pa.concat_tables([_as_delta(d, schema) for d in deltas]), key)
     kept = base.filter(pc.invert(keys_in(base, changes, key)))
     live = changes.filter(pc.invert(changes.column(DELETED))).drop_columns([DELETED])
-    return pa.concat_tables([kept, conform(live, schema)])
+    # in the base's types (dictionaries, when read without decoding)
+    return pa.concat_tables([kept, conform(live, schema).cast(kept.schema)])
 
 
 def _where(table: pa.Table, where: dict[str, str] | None) -> pa.Table:
@@ -268,28 +284,31 @@ def _where(table: pa.Table, where: dict[str, str] | None) -> pa.Table:
         return table
     mask: pa.Array | pa.ChunkedArray | None = None
     for name, value in where.items():
-        matches = _equal_to(table.column(name), value)
+        matches = rows_in(table.column(name), [value])
         if matches is None:
             continue  # every row holds it (the usual case: one integration, one binding)
         mask = matches if mask is None else pc.and_(mask, matches)
     return table if mask is None else table.filter(mask)
 
 
-def _equal_to(column: pa.ChunkedArray, value: str) -> pa.ChunkedArray | None:
-    """Which rows of ``column`` equal ``value`` (``None``: all of them)."""
-    scalar = pa.scalar(value, pa.string())
+def rows_in(column: pa.ChunkedArray, values: Sequence[str]) -> pa.ChunkedArray | None:
+    """Which rows of a string column hold one of ``values`` (``None``: every row does).
+
+    A dictionary column (as read with ``decode=False``) is tested on its distinct values and
+    the rows then by their dictionary indices, so its strings are never decoded."""
+    value_set = pa.array(list(values), pa.string())
     if not pa.types.is_dictionary(column.type):
-        mask = pc.fill_null(pc.equal(column.cast(pa.string()), scalar), False)
+        mask = pc.fill_null(pc.is_in(column.cast(pa.string()), value_set=value_set), False)
         return None if pc.all(mask).as_py() else mask
-    # per chunk: the positions of the value in the chunk's dictionary (None: every row)
+    # per chunk: the positions of the values in the chunk's dictionary (None: every row)
     hits: list[pa.Array | None] = []
     for chunk in column.chunks:
-        found = pc.indices_nonzero(pc.fill_null(pc.equal(chunk.dictionary, scalar), False))
+        found = pc.indices_nonzero(pc.is_in(chunk.dictionary, value_set=value_set))
         every = len(found) == len(chunk.dictionary) and chunk.null_count == 0
         hits.append(None if every else found)
     if all(h is None for h in hits):
         return None
-    return pa.chunked_array(
+    mask = pa.chunked_array(
         [
             pa.repeat(pa.scalar(True), len(chunk))
             if found is None
@@ -298,6 +317,8 @@ def _equal_to(column: pa.ChunkedArray, value: str) -> pa.ChunkedArray | None:
         ],
         pa.bool_(),
     )
+    # (a dictionary may hold values no row uses any more)
+    return None if pc.all(mask).as_py() else mask
 
 
 def same_rows(
@@ -410,15 +431,28 @@ def land_changes(
     return "delta"
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Columns of ``schema`` in its order and types; missing columns become nulls."""
+def conform(table: pa.Table, schema: pa.Schema, *, decode: bool = True) -> pa.Table:
+    """Columns of ``schema`` in its order and types; missing columns become nulls.
+
+    ``decode=False`` keeps dictionary columns whose values have the field's type as they are
+    (the result's schema then says dictionary for them)."""
     columns = []
+    fields = []
     for field in schema:
-        if field.name in table.column_names:
-            columns.append(table.column(field.name).cast(field.type))
+        if field.name not in table.column_names:
+            column = pa.nulls(len(table), field.type)
         else:
-            columns.append(pa.nulls(len(table), field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+            column = table.column(field.name)
+            kept = (
+                not decode
+                and pa.types.is_dictionary(column.type)
+                and column.type.value_type == field.type
+            )
+            if not kept:
+                column = column.cast(field.type)
+        columns.append(column)
+        fields.append(field.with_type(column.type))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=schema.metadata))
 
 
 def write_table_atomically(path: Path, table: pa.Table, *, durable: bool = True) -> None:
@@ -447,7 +481,7 @@ def _write_file(path: Path, table: pa.Table, *, durable: bool) -> None:
             pq.write_table(
                 table,
                 handle,
-                compression="snappy",
+                compression=COMPRESSION,
                 use_dictionary=_dictionary_columns(table),
                 write_statistics=[n for n in table.column_names if n in _STATISTICS_COLUMNS],
                 row_group_size=ROW_GROUP_ROWS,
@@ -464,6 +498,11 @@ def _write_file(path: Path, table: pa.Table, *, durable: bool) -> None:
 
 
 ROW_GROUP_ROWS = 8_192
+# LZ4 (the LZ4_RAW codec) rather than Snappy: as small or smaller for these tables and cheaper
+# to read (a 50,000-row membership snapshot: 1.1 ms against 1.7 ms; every issue: 5.7 against
+# 7.9 ms, measured 2026-11-27), at the same cost to write. Files written with Snappy before
+# stay readable: the codec is recorded per column chunk.
+COMPRESSION = "lz4"
 # Columns with few distinct values, dictionary-encoded (others are not: dictionary pages of
 # unique ids and timestamps cost time and save nothing).
 _DICTIONARY_COLUMNS = frozenset(

@@ -409,13 +409,14 @@ class JiraConnector:
         gathered column by column and converted to Arrow once."""
         columns = IssueColumns(numeric)
         landed_at = self._clock()
-        # Converted while the next pages travel: a full read every CHUNK_ROWS rows; an
-        # incremental one (a few pages, its caller waiting for the last) page by page, so
-        # only the last page is left to convert once it has come.
-        every = CHUNK_ROWS if updated_since is None else 1
+        # Converted every CHUNK_ROWS rows while the next pages travel. An incremental read
+        # (a few pages) is converted once, after its last page: converting each page as it
+        # came cost more CPU in all (each conversion has a fixed cost of some twenty arrays)
+        # than it took off the wait after the last page, on a machine whose cores the sync
+        # shares with others.
         for issues in self._issue_pages(jql, updated_since=updated_since, numeric=numeric):
             columns.add(issues)
-            if columns.pending >= every:
+            if columns.pending >= CHUNK_ROWS:
                 columns.chunk(integration_id=self.integration_id, landed_at=landed_at)
         return columns.table(integration_id=self.integration_id, landed_at=landed_at)
 
@@ -596,7 +597,8 @@ class JiraConnector:
         session = getattr(client, "_session", None)
         if session is None:
             return
-        proxies = requests.utils.get_environ_proxies(self.base_url)
+        settings = tuple(os.environ.get(name) for name in _ENVIRONMENT)
+        proxies = _environ_proxies(self.base_url, settings)
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         session.trust_env = False
         session.proxies.update(proxies)
@@ -701,6 +703,26 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         wait(self._running)
+
+
+# What requests reads from the environment for a request's proxies and CA bundle.
+_ENVIRONMENT = (
+    *(
+        f"{name}{suffix}"
+        for name in ("http", "https", "all", "no")
+        for suffix in ("_proxy", "_PROXY")
+    ),
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _environ_proxies(url: str, settings: tuple[str | None, ...]) -> dict[str, str]:
+    """The proxies the environment names for ``url``, resolved once per site and settings
+    (``settings``: the environment variables' values, only part of the key; resolving them
+    costs about as much as a page's request)."""
+    return dict(requests.utils.get_environ_proxies(url))
 
 
 class _PageToken(msgspec.Struct, gc=False):
