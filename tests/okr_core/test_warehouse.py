@@ -260,3 +260,47 @@ def test_key_membership_joins_the_key_only_where_the_id_matches() -> None:
     assert warehouse.dedupe_last(rows(("a", "1", 0), ("a", "1", 1)), KEY).to_pylist() == [
         {"integration_id": "a", "id": "1", "v": 1}
     ]
+
+
+def test_a_read_without_decoding_keeps_dictionary_columns_and_the_same_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.parquet"
+    land(path, rows(*(("a", str(n), 0) for n in range(40)), *(("b", str(n), 0) for n in range(40))))
+    land(path, rows(("a", "1", 11), ("a", "99", 99)), deletes=["2"])
+    decoded = read_table(path, SCHEMA, where={"integration_id": "a"})
+    encoded = read_table(path, SCHEMA, where={"integration_id": "a"}, decode=False)
+    # integration_id is stored as a dictionary and stays one; the other columns are decoded.
+    assert pa.types.is_dictionary(encoded.schema.field("integration_id").type)
+    assert encoded.schema.field("id").type == pa.string()
+    assert as_dict(encoded) == as_dict(decoded)
+    assert encoded.column("integration_id").cast(pa.string()).to_pylist() == ["a"] * 40
+    # Decoded, it is the schema's table again.
+    assert warehouse.conform(encoded, SCHEMA).schema == decoded.schema
+
+
+def test_rows_in_tests_dictionary_columns_on_their_values() -> None:
+    plain = pa.chunked_array([pa.array(["x", "y", "x"]), pa.array(["z"])])
+    encoded = pa.chunked_array([chunk.dictionary_encode() for chunk in plain.chunks])
+    for column in (plain, encoded):
+        assert warehouse.rows_in(column, ["x", "y", "z"]) is None  # every row: no mask
+        mask = warehouse.rows_in(column, ["x"])
+        assert mask is not None
+        assert mask.to_pylist() == [True, False, True, False]
+        none = warehouse.rows_in(column, ["nope"])
+        assert none is not None
+        assert none.to_pylist() == [False] * 4
+    # A dictionary may list values no row uses: every row still counts as every row.
+    stale = pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()), pa.array(["x", "gone"]))
+    assert warehouse.rows_in(pa.chunked_array([stale]), ["x"]) is None
+
+
+def test_files_are_written_with_lz4_and_older_snappy_files_still_read(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    land(path, many(10))
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "LZ4"
+    old = tmp_path / "old.parquet"
+    pq.write_table(many(5, 7), old, compression="snappy")  # as landed before 2026-11-27
+    assert as_dict(read_table(old, SCHEMA)) == {str(n): 7 for n in range(5)}
