@@ -111,7 +111,8 @@ ConnectorFactory = Callable[[Integration, CredentialCipher, Retrier], SourceConn
 def _default_connector(
     integration: Integration, cipher: CredentialCipher, retrier: Retrier
 ) -> SourceConnector:
-    return connector_for(integration, cipher, retry=retrier)
+    # A Jira site's stored serverInfo answer spares the sync that request (for up to a day).
+    return connector_for(integration, cipher, retry=retrier, site_info=integration.site_info)
 
 
 # -- landing ---------------------------------------------------------------------------------
@@ -225,7 +226,8 @@ def land_jira(
     # block ends once all of it has finished.
     with Tasks() as tasks:
         # Summed fields are resolved (the field list) before the searches that land them; the
-        # site's server info is read alongside the first request by the connector itself.
+        # site's server info is read alongside the first request by the connector itself
+        # (unless the integration's stored answer is less than a day old).
         prepared = tasks.submit(SIDE, connector.resolve_numeric_fields, names)
         # With a watermark, the JQLs' incremental searches start at once (one after the
         # other, as before), while the membership snapshots are read from disk; a JQL that
@@ -771,7 +773,17 @@ def _sync_locked(
             if callable(close):
                 close()
     result.finished_at = clock()
-    _finish(factory, snapshot, result.sync_run_id, result, landing=landing, error=error)
+    # A Jira site's serverInfo, if this sync read it: stored for the next syncs to trust.
+    site_info = connector.site_info_read if isinstance(connector, JiraConnector) else None
+    _finish(
+        factory,
+        snapshot,
+        result.sync_run_id,
+        result,
+        landing=landing,
+        error=error,
+        site_info=site_info,
+    )
     return result
 
 
@@ -828,8 +840,10 @@ def _finish(
     *,
     landing: Landing | None,
     error: Exception | None,
+    site_info: dict[str, Any] | None = None,
 ) -> None:
-    """Record the outcome; on success this is where the watermark moves."""
+    """Record the outcome; on success this is where the watermark moves. ``site_info`` (what
+    a Jira site's serverInfo said, read by this sync) replaces the integration's, either way."""
     finished = result.finished_at
     if landing is not None:
         result.records_read = landing.records_read
@@ -875,6 +889,8 @@ def _finish(
             last_error_class=result.error_class.value if result.error_class else None,
             last_error_message=result.message,
         )
+    if site_info is not None:
+        outcome["site_info"] = site_info
     with unit(factory) as session, tenant_context(session, snapshot.tenant_id):
         connection = session.connection()  # Core statements: the ORM's bulk update costs more
         connection.execute(

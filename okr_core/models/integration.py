@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, Enum, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from okr_core.db.base import Base, IdMixin, TenantOwned, TimestampMixin, UtcDateTime
@@ -59,3 +60,7 @@ class Integration(IdMixin, TenantOwned, TimestampMixin, Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_error_class: Mapped[str | None] = mapped_column(String(32), default=None)
     last_error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # Jira: what the site's serverInfo said ({"deploymentType", "versionNumbers"}), the base URL
+    # it was read from ("base_url", without user info) and when ("checked_at", ISO 8601 UTC).
+    # A sync trusts it for a day for that base URL instead of asking again; never secret.
+    site_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

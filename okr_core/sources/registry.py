@@ -11,6 +11,7 @@ Credentials (``okr_core.secrets.CredentialCipher``; decrypted only here, never l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from okr_core.models import AuthKind, Integration, Source
@@ -29,13 +30,19 @@ def connector_for(
     cipher: CredentialCipher,
     *,
     retry: RetryPolicy | Retrier | None = None,
+    site_info: Mapping[str, Any] | None = None,
 ) -> SourceConnector:
-    """The connector for ``integration``; ``retry`` is a policy or a shared :class:`Retrier`."""
+    """The connector for ``integration``; ``retry`` is a policy or a shared :class:`Retrier`.
+
+    ``site_info``: a Jira site's stored serverInfo answer (``Integration.site_info``), which
+    the connector may trust instead of asking again. Only syncs pass it; previews and
+    connection tests read the site's serverInfo afresh.
+    """
     retrier = retry if isinstance(retry, Retrier) else Retrier(policy=retry or RetryPolicy())
     credentials = cipher.decrypt(integration.credentials_ciphertext)
     source = Source(integration.source)
     if source is Source.jira:
-        return jira_connector(integration, credentials, retrier)
+        return jira_connector(integration, credentials, retrier, site_info=site_info)
     if source is Source.github:
         token = _text(credentials, "token")
         if token is None:
@@ -52,7 +59,11 @@ def connector_for(
 
 
 def jira_connector(
-    integration: Integration, credentials: dict[str, Any], retrier: Retrier
+    integration: Integration,
+    credentials: dict[str, Any],
+    retrier: Retrier,
+    *,
+    site_info: Mapping[str, Any] | None = None,
 ) -> JiraConnector:
     kind = AuthKind(integration.auth_kind)
     if kind is AuthKind.oauth_token or (
@@ -68,6 +79,7 @@ def jira_connector(
             access_token=token,
             integration_id=str(integration.id),
             retrier=retrier,
+            site_info=site_info,
         )
     email = _text(credentials, "email") or (integration.account or None)
     api_token = _text(credentials, "api_token")
@@ -81,6 +93,7 @@ def jira_connector(
         api_token=api_token,
         integration_id=str(integration.id),
         retrier=retrier,
+        site_info=site_info,
     )
 
 

@@ -3,6 +3,7 @@ moved issues leave the counts right, new bindings are pulled in full."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 import pyarrow.compute as pc
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 
 from okr_core.binding_preview import preview_binding
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
@@ -47,9 +48,11 @@ from okr_core.warehouse import (
     table_files,
 )
 from okr_sandboxes import GitHubSandbox, JiraSandbox, run_github_sandbox, run_jira_sandbox
+from tests.okr_core.migration_support import BACKENDS, fresh_database
 from tests.okr_core.sources import support
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+SERVER_INFO = "GET /rest/api/{version}/serverInfo"
 
 
 @dataclass
@@ -58,9 +61,13 @@ class World:
     cipher: CredentialCipher
     tenant_id: uuid.UUID
 
+    @functools.cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings)
+
     @property
     def factory(self) -> Any:
-        return make_session_factory(make_engine(self.settings))
+        return make_session_factory(self.engine)
 
     @property
     def warehouse(self) -> Path:
@@ -89,14 +96,28 @@ class World:
             return len(list(session.scalars(select(CheckIn))))
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    settings = Settings(environment="test", data_dir=tmp_path / "data", database_url="")
+def new_world(settings: Settings) -> World:
     upgrade(settings)
     world = World(settings, CredentialCipher.from_settings(settings), uuid.uuid4())
     with unit_of_work(world.factory) as session:
         world.tenant_id = support.create_tenant(session, "extraction")
     return world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    world = new_world(Settings(environment="test", data_dir=tmp_path / "data", database_url=""))
+    yield world
+    world.engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """A world on SQLite, then on PostgreSQL (a database of its own, dropped after)."""
+    with fresh_database(request.param, tmp_path) as settings:
+        world = new_world(settings)
+        yield world
+        world.engine.dispose()
 
 
 @pytest.fixture
@@ -339,8 +360,10 @@ def test_a_revoked_token_fails_fast_and_keeps_the_watermark(
     assert result.error_class is ErrorClass.permanent
     assert "401" in (result.message or "")
     assert jira_sandbox.api_token not in (result.message or "")
-    # the server info and the first page go out together; each is refused once, no retry storm
+    # The first page and Jira's count go out together (the server info stored by the first
+    # sync stands in for a request); each is refused once, no retry storm.
     assert jira_sandbox.requests()["by_status"] == {"401": 2}
+    assert SERVER_INFO not in jira_sandbox.requests()["by_route"]
     with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
         integration = session.scalars(select(Integration)).one()
         assert integration.last_error_class == "permanent"
@@ -460,3 +483,98 @@ def test_the_schedule_moves_on_only_when_the_sync_was_due(
         paused.is_paused, paused.next_sync_at = True, None
     assert world.sync(integration_id).succeeded
     assert _integration_row(world).next_sync_at is None  # a paused integration keeps none
+
+
+def _stored_site_info(world: World) -> dict[str, Any] | None:
+    return _integration_row(world).site_info
+
+
+def _set_integration(world: World, **values: Any) -> None:
+    with unit_of_work(world.factory) as session, tenant_context(session, world.tenant_id):
+        session.execute(update(Integration).values(**values))
+
+
+def test_the_server_info_is_read_once_a_day_and_again_for_a_new_base_url(
+    any_world: World, jira_sandbox: JiraSandbox
+) -> None:
+    world = any_world
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    assert _stored_site_info(world) is None
+    jira_sandbox.reset_requests()
+    first = world.sync(integration_id)
+    assert first.succeeded, first.message
+    assert jira_sandbox.requests()["by_route"][SERVER_INFO] == 1
+    stored = _stored_site_info(world)
+    assert stored is not None
+    checked_at = datetime.fromisoformat(stored.pop("checked_at"))
+    assert stored == {
+        "base_url": jira_sandbox.base_url,
+        "deploymentType": "Cloud",
+        "versionNumbers": [1001, 0, 0],
+    }
+    assert checked_at.utcoffset() == timedelta(0)
+    assert first.started_at <= checked_at <= first.finished_at
+
+    # Within the day: the stored answer stands in for the request, and stays as it was.
+    before = _stored_site_info(world)
+    jira_sandbox.reset_requests()
+    second = world.sync(integration_id)
+    assert second.succeeded, second.message
+    assert SERVER_INFO not in jira_sandbox.requests()["by_route"]
+    assert second.requests == jira_sandbox.requests()["total"]
+    assert _stored_site_info(world) == before
+
+    # The base URL changed (the same site under another name): read again, stored for it.
+    other_url = jira_sandbox.base_url.replace("127.0.0.1", "localhost")
+    _set_integration(world, base_url=other_url)
+    jira_sandbox.reset_requests()
+    third = world.sync(integration_id)
+    assert third.succeeded, third.message
+    assert jira_sandbox.requests()["by_route"][SERVER_INFO] == 1
+    after = _stored_site_info(world)
+    assert after is not None
+    assert after["base_url"] == other_url
+    assert datetime.fromisoformat(after["checked_at"]) >= third.started_at
+
+
+def test_a_day_old_server_info_is_read_again_even_when_the_sync_then_fails(
+    any_world: World, jira_sandbox: JiraSandbox
+) -> None:
+    world = any_world
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    assert world.sync(integration_id).succeeded
+    old = _stored_site_info(world)
+    assert old is not None
+    old["checked_at"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
+    _set_integration(world, site_info=old)
+    jira_sandbox.set_faults(server_errors=1.0, error_statuses=(502,), paths=("search/jql",))
+    jira_sandbox.reset_requests()
+    failed = world.sync(integration_id)
+    assert not failed.succeeded
+    assert failed.error_class is ErrorClass.transient
+    assert jira_sandbox.requests()["by_route"][SERVER_INFO] == 1
+    renewed = _stored_site_info(world)
+    assert renewed is not None
+    assert failed.started_at <= datetime.fromisoformat(renewed["checked_at"]) <= failed.finished_at
+
+
+def test_a_base_url_moved_to_a_site_that_is_not_cloud_is_refused_and_nothing_stored(
+    any_world: World, jira_sandbox: JiraSandbox
+) -> None:
+    world = any_world
+    server = jira_sandbox.add_site(
+        seed="extraction-server",
+        issues=10,
+        deployment_type="Server",
+        email=jira_sandbox.email,
+        api_token=jira_sandbox.api_token,
+    )
+    integration_id = setup_jira(world, jira_sandbox, eng=(Metric.jira_issue_count, "project = ENG"))
+    assert world.sync(integration_id).succeeded
+    cloud = _stored_site_info(world)
+    _set_integration(world, base_url=server.base_url)  # the same credentials, another site
+    result = world.sync(integration_id)
+    assert not result.succeeded
+    assert "not Jira Cloud" in (result.message or "")
+    assert server.requests()["by_route"][SERVER_INFO] == 1
+    assert _stored_site_info(world) == cloud  # it names the old URL: never trusted for this one

@@ -55,7 +55,7 @@ def index_sql(settings: Settings, name: str) -> str:
 
 
 def test_0008_round_trip(settings: Settings) -> None:
-    upgrade(settings)
+    upgrade(settings, "0008")
     assert current_revision(settings) == "0008"
     for table in TABLES:
         assert f"ix_{table}_tenant_id" not in index_names(settings, table)
@@ -70,7 +70,7 @@ def test_0008_round_trip(settings: Settings) -> None:
     assert "ix_groups_tenant_name_key" not in index_names(settings, "groups")
     assert "is not null" not in index_sql(settings, "ix_identity_links_external").lower()
 
-    upgrade(settings)
+    upgrade(settings, "0008")
     assert current_revision(settings) == "0008"
 
 

@@ -2,9 +2,11 @@
 
 ``JIRA(server=base_url, basic_auth=(email, api_token))`` for API tokens, ``token_auth=`` for
 OAuth 2.0 access tokens (base URL ``https://api.atlassian.com/ex/jira/<cloudId>``). The client
-reads ``serverInfo`` on construction, which makes it use the enhanced search
-(``/rest/api/2/search/jql`` with ``nextPageToken``) that Jira Cloud requires. Its own retries are
-off (``max_retries=0``); each request goes through :class:`~okr_core.sources.retry.Retrier`.
+is given the site's deployment type and version from its ``serverInfo`` (read, or stored by an
+earlier sync: below); its Cloud-only calls (the enhanced search, ``/rest/api/2/search/jql`` with
+``nextPageToken``, and ``approximate-count``) need ``deploymentType == "Cloud"``, and nothing is
+used from a site before it is known to be Jira Cloud. Its own retries are off
+(``max_retries=0``); each request goes through :class:`~okr_core.sources.retry.Retrier`.
 
 Searches page by hand, one request per page, so that a fault repeats one page. The client stays
 the transport: each page is requested through its authenticated session at the URL it builds,
@@ -24,12 +26,20 @@ caller converts and lands the current one. It stays at most a few pages ahead, a
 the caller in order. It starts as soon as the first page has answered, even when the server
 info (below) has not yet: the pages are handed over only once the site is known to be Jira Cloud.
 
-Two costs per sync are kept off the path to the data:
+Costs per sync kept off the path to the data:
 
-- The client is built without reading ``serverInfo`` first: a thread reads it while the first
-  request of the sync travels, and that request's answer is used only once the site is known to
-  be Jira Cloud (a site that is not reports that, whatever the other request answered). Against
-  Jira Cloud this saves a round trip per sync; the request count is the same.
+- The server info is read at most once a day per integration. A sync passes the integration's
+  stored answer (``site_info``: deployment type, version numbers, the base URL it was read from
+  and ``checked_at``); when it says Jira Cloud for this base URL and is less than
+  :data:`SITE_INFO_MAX_AGE` old by the connector's clock, it stands in for ``serverInfo`` and
+  the check costs no request (one request per sync fewer against the vendor's rate limits). A
+  Jira Cloud answer read afresh is left in ``site_info_read`` for the sync to store; any other
+  answer is refused and never stored. :meth:`JiraConnector.check_connection` (the admin's
+  "test connection") always reads ``serverInfo`` afresh.
+- When it is read, the client is built without reading ``serverInfo`` first: a thread reads it
+  while the first request of the sync travels, and that request's answer is used only once the
+  site is known to be Jira Cloud (a site that is not reports that, whatever the other request
+  answered). Against Jira Cloud this saves a round trip; the request count is the same.
 - A search page is sent through the client's session as a copy of one request prepared for the
   client (its headers and auth merged once), with the page's URL: ``Session.get`` would merge
   the session's headers, cookies, auth, hooks and environment again for every page, about a
@@ -92,6 +102,10 @@ IDS_PER_LOOKUP = 100
 STORY_POINT_ALIASES = frozenset({"story_points", "story points", "storypoints"})
 # Worker pools (okr_core.sources.jira.workers): the server-info check, the page producers.
 SERVER_INFO, PAGES = "jira-server-info", "jira-pages"
+# A stored serverInfo answer (``site_info``) is trusted this long for the same base URL, and
+# when its time is no further ahead of the connector's clock than the skew (clocks differ).
+SITE_INFO_MAX_AGE = timedelta(hours=24)
+SITE_INFO_SKEW = timedelta(minutes=5)
 
 
 def _outside_quotes_positions(jql: str) -> list[bool]:
@@ -166,6 +180,7 @@ class JiraConnector:
         id_page_size: int = ID_PAGE_SIZE,
         streams: int = STREAMS,
         clock: Callable[[], datetime] | None = None,
+        site_info: Mapping[str, Any] | None = None,
     ) -> None:
         if access_token is None and not (email and api_token):
             raise PermanentSourceError(
@@ -184,6 +199,10 @@ class JiraConnector:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._jira: JIRA | None = None
         self._server_check: Future[None] | None = None
+        self._site_info = site_info  # a stored serverInfo answer (see _stored_version)
+        self._stored_check = False  # the check was taken from it (no request)
+        # What this connector read from serverInfo, for a Jira Cloud site: to be stored.
+        self.site_info_read: dict[str, Any] | None = None
         # search/jql requests prepared once per client (the main one and stream clients)
         self._page_requests: weakref.WeakKeyDictionary[JIRA, requests.PreparedRequest] = (
             weakref.WeakKeyDictionary()
@@ -298,13 +317,46 @@ class JiraConnector:
             with contextlib.suppress(AttributeError):
                 client._fields_cache_value = {f: f for f in BASE_FIELDS}
             self._settle_environment(client)
-            self._server_check = workers.pool(SERVER_INFO).submit(self._read_server_info, client)
+            version = self._stored_version()
+            if version is None:
+                self._server_check = workers.pool(SERVER_INFO).submit(
+                    self._read_server_info, client
+                )
+            else:  # the site was Jira Cloud at this base URL less than a day ago
+                client._version, client.deploymentType = version, "Cloud"
+                self._server_check = Future()
+                self._server_check.set_result(None)
+                self._stored_check = True
             self._jira = client
         return self._jira
 
+    def _stored_version(self) -> tuple[int, ...] | None:
+        """The version numbers of ``site_info`` if it can stand in for reading serverInfo: it
+        says Jira Cloud, names this base URL and was read less than SITE_INFO_MAX_AGE ago (and
+        not ahead of the clock by more than SITE_INFO_SKEW). Anything else is not trusted."""
+        info = self._site_info
+        if not info or info.get("deploymentType") != "Cloud":
+            return None
+        if safe_url(str(info.get("base_url") or "")) != self.where:
+            return None
+        try:
+            checked_at = datetime.fromisoformat(str(info.get("checked_at")))
+        except ValueError:
+            return None
+        if checked_at.tzinfo is None:
+            return None
+        age = self._clock() - checked_at
+        if not -SITE_INFO_SKEW <= age < SITE_INFO_MAX_AGE:
+            return None
+        numbers = info.get("versionNumbers")
+        if not isinstance(numbers, list) or not all(type(n) is int for n in numbers):
+            return None
+        return tuple(numbers)
+
     def _read_server_info(self, client: JIRA) -> None:
         """Set what the constructor would have read (version, deployment type) and refuse a
-        site that is not Jira Cloud (raised to whoever waits for the check)."""
+        site that is not Jira Cloud (raised to whoever waits for the check). A Jira Cloud
+        answer is kept in ``site_info_read`` for the sync to store."""
         info = self._guard("server info", client.server_info)
         client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
         client.deploymentType = info.get("deploymentType")
@@ -313,6 +365,12 @@ class JiraConnector:
                 f"the server at {self.where} is not Jira Cloud; only Jira Cloud sites "
                 "are supported."
             )
+        self.site_info_read = {
+            "base_url": self.where,  # without user info, query or fragment
+            "deploymentType": "Cloud",
+            "versionNumbers": list(client._version),
+            "checked_at": self._clock().astimezone(UTC).isoformat(),
+        }
 
     def _require_cloud(self) -> JIRA:
         """The client, once its site is known to be Jira Cloud (raises the check's error)."""
@@ -335,6 +393,16 @@ class JiraConnector:
     # -- the SourceConnector protocol -----------------------------------------------------------
 
     def check_connection(self) -> ConnectionCheck:
+        """Who the credentials are; the site's serverInfo is always read afresh for it,
+        whatever ``site_info`` says."""
+        with self._connecting:
+            self._site_info = None
+            client = self._connect()
+            if self._stored_check:
+                self._stored_check = False
+                self._server_check = workers.pool(SERVER_INFO).submit(
+                    self._read_server_info, client
+                )
         client = self._require_cloud()
         me = self._guard("myself", client.myself)
         account = str(me.get("emailAddress") or me.get("displayName") or me.get("accountId"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -192,3 +192,104 @@ def test_a_site_that_is_not_jira_cloud_is_refused_though_its_search_answers(
     pages = connector(server, page_size=5).search_tables("project = ENG")
     with pytest.raises(PermanentSourceError, match="not Jira Cloud"):
         next(pages)  # the first page is not handed over
+
+
+# -- the stored server info (site_info) ------------------------------------------------------
+
+SERVER_INFO_ROUTE = "GET /rest/api/{version}/serverInfo"
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def server_info_requests(sandbox: JiraSandbox) -> int:
+    return int(sandbox.requests()["by_route"].get(SERVER_INFO_ROUTE, 0))
+
+
+def stored(
+    base_url: str, *, age: timedelta = timedelta(hours=1), deployment: str = "Cloud"
+) -> dict[str, object]:
+    """What a sync stores after reading the site's serverInfo ``age`` before NOW."""
+    return {
+        "base_url": base_url,
+        "deploymentType": deployment,
+        "versionNumbers": [1001, 0, 0],
+        "checked_at": (NOW - age).isoformat(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("age", "slash"),
+    [
+        (timedelta(hours=1), ""),
+        (timedelta(hours=23, minutes=59), "/"),  # a trailing slash names the same site
+        (timedelta(minutes=-2), ""),  # a little ahead of our clock: clocks differ
+    ],
+)
+def test_fresh_site_info_spares_the_server_info_request(
+    sandbox: JiraSandbox, age: timedelta, slash: str
+) -> None:
+    jira = connector(
+        sandbox, clock=lambda: NOW, site_info=stored(sandbox.base_url + slash, age=age)
+    )
+    ids = [i for t in jira.search_tables("project = ENG") for i in t.column("issue_id").to_pylist()]
+    assert ids
+    # approximate-count is a Cloud-only call of the client: the stored deployment type is set
+    assert jira.approximate_count("project = ENG") == len(ids)
+    assert server_info_requests(sandbox) == 0
+    assert jira.site_info_read is None  # nothing new to store
+
+
+@pytest.mark.parametrize(
+    "site_info",
+    [
+        pytest.param(lambda url: stored(url, age=timedelta(hours=25)), id="25 hours old"),
+        pytest.param(lambda url: stored(url, age=timedelta(hours=24)), id="24 hours old"),
+        pytest.param(lambda url: stored(url, age=-timedelta(hours=1)), id="ahead of the clock"),
+        pytest.param(lambda url: stored(url.replace("127.0.0.1", "localhost")), id="other URL"),
+        pytest.param(lambda url: stored(url, deployment="Server"), id="Server"),
+        pytest.param(lambda url: {**stored(url), "checked_at": "yesterday"}, id="no time"),
+        pytest.param(lambda url: None, id="none"),
+    ],
+)
+def test_site_info_that_cannot_stand_in_is_read_again_and_kept(
+    sandbox: JiraSandbox, site_info: Callable[[str], dict[str, object] | None]
+) -> None:
+    jira = connector(sandbox, clock=lambda: NOW, site_info=site_info(sandbox.base_url))
+    assert list(jira.search_tables("project = ENG"))
+    assert server_info_requests(sandbox) == 1
+    assert jira.site_info_read == {
+        "base_url": sandbox.base_url,
+        "deploymentType": "Cloud",
+        "versionNumbers": [1001, 0, 0],
+        "checked_at": NOW.isoformat(),
+    }
+
+
+def test_a_site_that_answers_it_is_not_cloud_is_refused_and_nothing_is_kept(
+    sandbox: JiraSandbox,
+) -> None:
+    server = sandbox.add_site(seed="jira-server-stored", issues=10, deployment_type="Server")
+    for site_info in (
+        stored(server.base_url, age=timedelta(hours=25)),  # it was Cloud, but long ago
+        stored(sandbox.base_url),  # a fresh answer of another site
+    ):
+        server.reset_requests()
+        jira = connector(server, clock=lambda: NOW, site_info=site_info)
+        with pytest.raises(PermanentSourceError, match="is not Jira Cloud; only Jira Cloud"):
+            list(jira.search_tables("project = ENG"))
+        assert server_info_requests(server) == 1
+        assert jira.site_info_read is None
+
+
+def test_check_connection_always_reads_the_server_info(sandbox: JiraSandbox) -> None:
+    jira = connector(sandbox, clock=lambda: NOW, site_info=stored(sandbox.base_url))
+    assert list(jira.search_tables("project = ENG"))
+    assert server_info_requests(sandbox) == 0
+    assert jira.check_connection().ok  # the same connector, already connected on the stored info
+    assert server_info_requests(sandbox) == 1
+    assert jira.site_info_read is not None
+    # A fresh stored answer saying Cloud does not make a Server site pass the test.
+    server = sandbox.add_site(seed="jira-server-check", issues=5, deployment_type="Server")
+    fooled = connector(server, clock=lambda: NOW, site_info=stored(server.base_url))
+    with pytest.raises(PermanentSourceError, match="not Jira Cloud"):
+        fooled.check_connection()
+    assert server_info_requests(server) == 1
