@@ -95,8 +95,6 @@ log = logging.getLogger(__name__)
 
 WATERMARK_OVERLAP = timedelta(minutes=5)
 LOCK_TIMEOUT = 600.0  # seconds a sync waits for another one of the same tenant and source
-# The bookkeeping UPDATEs leave objects loaded in the session alone: none is read afterwards,
-# and matching them against the statement's criteria ("auto") costs more than the UPDATE.
 # Every JQL's full id list is compared with its snapshot at least this often, even when
 # Jira's count agrees with ours (an issue leaving and another entering unseen cancel out).
 RECONCILE_EVERY = timedelta(hours=24)
