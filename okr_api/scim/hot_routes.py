@@ -35,6 +35,7 @@ from okr_api.scim.http import (
 )
 from okr_api.scim.schemas import ScimGroup, ScimUser
 from okr_api.scim.work import ScimWork
+from okr_core.db import commit_with_last
 
 T = TypeVar("T")
 WorkFactory = Callable[[Request], ScimWork]
@@ -106,6 +107,8 @@ async def patch_group(request: Request) -> Response:
     def change(
         session: Session, client: ScimClient, body: dict[str, Any]
     ) -> tuple[int, ScimGroup | None]:
+        if params is None:  # nothing is read after the change: it may commit as it is sent
+            commit_with_last.allow(session)
         group = service.patch_group(session, client, group_id, body, if_match)
         if params is None:
             return group.version, None

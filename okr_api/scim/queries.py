@@ -263,8 +263,10 @@ PG_CREATE_USER = create_user_statement()
 # (``found``), which of them became members now (``added``, request order), their versions
 # and, when any was added, the group's version bumped and the audit event written as the
 # general path writes it (``members_added``: the first 100 ids, ``members_added_count``). One
-# round trip instead of three. Params t_id, g_id, u_ids (a list), now, and the event's a_id,
-# a_actor_type, a_actor_id, a_actor_label.
+# round trip instead of three. Nothing is written unless every id is a provisioned user (the
+# request then fails with nothing to undo: the statement may be committed as it is sent, see
+# ``okr_core.db.commit_with_last``). Params t_id, g_id, u_ids (a list), now, and the event's
+# a_id, a_actor_type, a_actor_id, a_actor_label.
 PG_ADD_MEMBERS_WHOLE = text(
     f"""
     WITH g AS (
@@ -279,6 +281,9 @@ PG_ADD_MEMBERS_WHOLE = text(
     added AS (
         INSERT INTO group_memberships (tenant_id, group_id, user_id)
         SELECT CAST(:t_id AS uuid), CAST(:g_id AS uuid), user_id FROM target
+        WHERE (SELECT count(*) FROM target) = cardinality(
+            ARRAY(SELECT DISTINCT unnest(CAST(:u_ids AS uuid[])))
+        )
         ON CONFLICT DO NOTHING
         RETURNING user_id, array_position(CAST(:u_ids AS uuid[]), user_id) AS position
     ),

@@ -55,6 +55,7 @@ from okr_api.scim.schemas import (
     ScimUser,
 )
 from okr_core import audit, deprovisioning
+from okr_core.db import commit_with_last
 from okr_core.models import (
     SCIM_PROVIDER,
     Group,
@@ -1542,26 +1543,25 @@ def _add_members_whole(
     parsed = _parse_id(group_id)
     row = None
     if parsed is not None:
-        row = (
-            session.connection()
-            .execute(
-                q.PG_ADD_MEMBERS_WHOLE,
-                {
-                    "t_id": client.tenant_id,
-                    "g_id": parsed,
-                    "u_ids": ids,
-                    "now": _now(),
-                    "a_id": uuid.uuid4(),
-                    "a_actor_type": client.actor.type,
-                    "a_actor_id": client.actor.id,
-                    "a_actor_label": client.actor.label,
-                },
-            )
-            .one_or_none()
+        # The request's last statement: its unit of work may send the COMMIT with it, so the
+        # group's row (every member add bumps its version) is locked for the shortest time.
+        row = commit_with_last.execute_last(
+            session,
+            q.PG_ADD_MEMBERS_WHOLE,
+            {
+                "t_id": client.tenant_id,
+                "g_id": parsed,
+                "u_ids": ids,
+                "now": _now(),
+                "a_id": uuid.uuid4(),
+                "a_actor_type": client.actor.type,
+                "a_actor_id": client.actor.id,
+                "a_actor_label": client.actor.label,
+            },
         )
     if row is None:
         raise NotFoundException(detail=f"Group {group_id} not found")
-    _refuse_missing(ids, set(row.found or ()))  # the request fails: its writes roll back
+    _refuse_missing(ids, set(row.found or ()))  # the request fails; nothing was written
     return GroupRow(
         row.id, row.display_name, row.external_id, row.version, row.created_at, row.updated_at
     )
