@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import inspect
 
 from okr_core.db.engine import make_engine
 from okr_core.db.migrate import alembic_config
@@ -38,5 +39,14 @@ def downgrade(settings: Settings, revision: str) -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def columns(settings: Settings, table: str) -> set[str]:
+    """The column names ``table`` has now."""
+    engine = make_engine(settings, as_owner=True)
+    try:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
     finally:
         engine.dispose()

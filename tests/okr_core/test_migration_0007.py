@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
 from okr_core.db.migrate import current_revision, upgrade
@@ -17,7 +17,7 @@ from okr_core.secrets import CredentialCipher
 from okr_core.settings import Settings
 from okr_core.sync_schedule import claim_due_integrations
 from okr_core.tenancy import tenant_context
-from tests.okr_core.migration_support import BACKENDS, downgrade, fresh_database
+from tests.okr_core.migration_support import BACKENDS, columns, downgrade, fresh_database
 from tests.okr_core.sources.support import bind, create_key_result, create_tenant
 
 
@@ -25,14 +25,6 @@ from tests.okr_core.sources.support import bind, create_key_result, create_tenan
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     with fresh_database(request.param, tmp_path) as settings:
         yield settings
-
-
-def columns(settings: Settings) -> set[str]:
-    engine = make_engine(settings, as_owner=True)
-    try:
-        return {c["name"] for c in inspect(engine).get_columns("integrations")}
-    finally:
-        engine.dispose()
 
 
 def count(settings: Settings, table: str) -> int:
@@ -47,7 +39,7 @@ def count(settings: Settings, table: str) -> int:
 def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings) -> None:
     upgrade(settings, "0007")
     assert current_revision(settings) == "0007"
-    assert "sync_requested_at" in columns(settings)
+    assert "sync_requested_at" in columns(settings, "integrations")
     engine = make_engine(settings)
     cipher = CredentialCipher.from_settings(settings)
     try:
@@ -88,7 +80,7 @@ def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings
 
     downgrade(settings, "0006")
     assert current_revision(settings) == "0006"
-    assert "sync_requested_at" not in columns(settings)
+    assert "sync_requested_at" not in columns(settings, "integrations")
     assert {t: count(settings, t) for t in counts} == counts
     if settings.database_url:  # the 0006 claim function is back and still claims
         engine = make_engine(settings, as_owner=True)
