@@ -879,7 +879,7 @@ def delete_user(session: Session, client: ScimClient, user_id: str, if_match: st
 
 def group_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
     core = GROUP_URN.lower() + ":"
-    members = _members_collection(tenant_id, correlate=True)
+    members = _members_collection(tenant_id)
     return FilterSchema(
         attrs={
             core + "id": Attr(Group.id, "uuid", case_exact=True),
@@ -894,7 +894,7 @@ def group_filter_schema(tenant_id: uuid.UUID) -> FilterSchema:
     )
 
 
-def _members_collection(tenant_id: uuid.UUID, *, correlate: bool) -> Collection:
+def _members_collection(tenant_id: uuid.UUID) -> Collection:
     def exists(cond: ColumnElement[bool]) -> ColumnElement[bool]:
         return (
             select(literal(1))
