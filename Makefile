@@ -6,22 +6,31 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test setup system-deps services lint typecheck imports unit snapshot-openapi clean
+.PHONY: demo test setup bytecode system-deps services lint typecheck imports unit snapshot-openapi clean
 
 demo: setup
 	$(VENV)/bin/okr-hub demo
 
 test: setup services lint typecheck imports unit
 
-setup: system-deps $(VENV)/.synced
+setup: system-deps $(VENV)/.synced bytecode
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (these machines set
+# it), Python never caches what it compiles, and every process (each Dagster run, API worker,
+# sandbox, test worker) compiled the whole stack from source again: about 2 s of CPU per
+# process start, measured (5.0 s against 2.9 s to import the API and the Dagster definitions).
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --compile-bytecode
 	touch $@
+
+# The project's own modules, on every setup (compileall skips those already up to date; an
+# edited module's stale bytecode is never used: Python checks the source's time and size).
+bytecode: $(VENV)/.synced
+	$(VENV)/bin/python -m compileall -q okr_core okr_api okr_pipelines okr_sandboxes
 
 system-deps:
 	./scripts/system-deps.sh
