@@ -29,14 +29,14 @@ def record(
 ) -> AuditEvent:
     """Append one audit event in the session's tenant. Sensitive values are redacted."""
     event = AuditEvent(
-        tenant_id=require_tenant(session),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_label=actor.label,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        changes=_redact(changes or {}),
+        **event_row(
+            tenant_id=require_tenant(session),
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            changes=changes,
+        )
     )
     session.add(event)
     return event
@@ -58,8 +58,8 @@ def event_row(
     changes: Mapping[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """One audit event as the column values of an ``EVENTS`` insert, with a fresh id;
-    sensitive values are redacted exactly as :func:`record` does."""
+    """One audit event as the column values of an ``EVENTS`` insert (or of an ``AuditEvent``,
+    as :func:`record` makes), with a fresh id; sensitive values are redacted."""
     return {
         "id": uuid.uuid4(),
         "tenant_id": tenant_id,
