@@ -61,4 +61,16 @@ def execute_last(session: Session, statement: TextClause, params: dict[str, Any]
             raw.commit()
         return cursor.fetchone()
     except psycopg.Error as error:
-        raise exc.DBAPIError.instance(sql, values, error, psycopg.Error, dialect=dialect) from error
+        # SQLAlchemy's own error handling is bypassed here: a connection the error left
+        # unusable is invalidated as that handling would, so the pool does not hand it out.
+        invalidated = raw.broken or raw.closed
+        if invalidated:
+            connection.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql,
+            values,
+            error,
+            psycopg.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        ) from error

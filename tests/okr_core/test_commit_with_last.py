@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from okr_core.db import commit_with_last
 from okr_core.db.engine import make_engine, make_session_factory
@@ -86,5 +86,25 @@ def test_an_error_is_sqlalchemys_and_leaves_nothing(engine: Engine) -> None:
         commit_with_last.execute_last(session, INSERT, {"id": "y", "name": "second"})
         session.commit()
         assert _seen_elsewhere(engine) == ["first", "second"]
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # a server to lose
+def test_a_connection_lost_on_the_way_is_invalidated(engine: Engine) -> None:
+    session = make_session_factory(engine)()
+    try:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        commit_with_last.allow(session)
+        with pytest.raises(OperationalError) as raised:
+            commit_with_last.execute_last(session, INSERT, {"id": "z", "name": "lost"})
+        assert raised.value.connection_invalidated
+        session.rollback()
+        # the next unit of work gets a working connection
+        commit_with_last.execute_last(session, INSERT, {"id": "w", "name": "after"})
+        session.commit()
+        assert _seen_elsewhere(engine) == ["after"]
     finally:
         session.close()
