@@ -170,12 +170,18 @@ def read_table(
 
 
 def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) -> pa.Table:
-    """The current rows whose ``column`` is at least ``since``, plus every row pending deltas
-    changed (whatever its ``column``), read from the base's row groups that can hold such rows
-    only (their statistics say so): bases are sorted by that column, so that is their end."""
+    """The current rows whose ``column`` is at least ``since``.
+
+    Only what can hold such rows is read: the base's last row groups (their statistics say
+    so; bases are sorted by that column) and the pending deltas with such rows or with
+    deletions. A delta whose rows are all older and which deletes nothing is skipped: it can
+    only have replaced rows older still, as long as a record's ``column`` grows from version
+    to version (Jira's and GitHub's ``updated`` do). Re-syncs compare what they pulled with
+    this, and every pending delta but the newest usually holds older rows only.
+    """
     for attempt in range(READ_ATTEMPTS):
         try:
-            listed = delta_paths(path)
+            listed = [(n, p) for n, p in delta_paths(path) if _may_hold(p, column, since)]
             if not path.exists():
                 return schema.empty_table()
             handle = pq.ParquetFile(path, pre_buffer=False)
@@ -188,11 +194,28 @@ def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) 
             )
             bound = pa.scalar(since, base.schema.field(column).type)
             base = base.filter(pc.greater_equal(base.column(column), bound))
-            return _apply_deltas(base, listed, seq, schema)
+            current = _apply_deltas(base, listed, seq, schema)
+            return current.filter(pc.greater_equal(current.column(column), bound))
         except FileNotFoundError:
             if attempt == READ_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _may_hold(delta: Path, column: str, since: datetime) -> bool:
+    """Can this delta hold a row whose ``column`` is at least ``since``, or a deletion (a
+    tombstone's ``column`` is null)? Its row groups' statistics say; without them, yes."""
+    metadata = pq.read_metadata(delta)
+    found = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
+    if not found:
+        return True
+    for index in range(metadata.num_row_groups):
+        stats = metadata.row_group(index).column(found[0]).statistics
+        if stats is None or not stats.has_min_max or stats.null_count:
+            return True
+        if _utc(stats.max) >= since:
+            return True
+    return False
 
 
 def _row_groups_from(metadata: pq.FileMetaData, column: str, since: datetime) -> list[int]:

@@ -185,21 +185,65 @@ def test_recent_rows_come_from_the_end_of_the_base_and_from_deltas(tmp_path: Pat
     path = tmp_path / "t.parquet"
     base = pa.Table.from_pylist(
         [
-            {"integration_id": "a", "id": str(n), "v": 0, "at": datetime(2026, 1, 1, tzinfo=UTC)}
+            {
+                "integration_id": "a",
+                "id": str(n),
+                "v": 0,
+                "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+            }
             for n in range(3)
         ]
-        + [{"integration_id": "a", "id": "9", "v": 0, "at": datetime(2026, 3, 1, tzinfo=UTC)}],
-        schema=pa.schema([*SCHEMA, pa.field("at", pa.timestamp("us", tz="UTC"))]),
+        + [  # older rows enough for the changes below to land as deltas
+            {
+                "integration_id": "a",
+                "id": f"x{n}",
+                "v": 0,
+                "updated_at": datetime(2025, 1, 1, tzinfo=UTC),
+            }
+            for n in range(20)
+        ]
+        + [
+            {
+                "integration_id": "a",
+                "id": "9",
+                "v": 0,
+                "updated_at": datetime(2026, 3, 1, tzinfo=UTC),
+            }
+        ],
+        schema=pa.schema([*SCHEMA, pa.field("updated_at", pa.timestamp("us", tz="UTC"))]),
     )
     schema = base.schema
-    land_changes(path, schema=schema, key=KEY, upserts=base, sort_by="at")
+    land_changes(path, schema=schema, key=KEY, upserts=base, sort_by="updated_at")
+    since = datetime(2026, 2, 1, tzinfo=UTC)
+    # A newer version of an old record, still older than `since`: not a recent row.
     old_change = base.slice(0, 1).set_column(2, "v", pa.array([5]))
     land_changes(path, schema=schema, key=KEY, upserts=old_change)
-    recent = read_recent(path, schema, column="at", since=datetime(2026, 2, 1, tzinfo=UTC))
-    assert sorted(recent.column("id").to_pylist()) == ["0", "9"]  # a delta row, a recent row
+    # A record changed recently (its newer version in a delta).
+    new_change = base.slice(1, 1).set_column(2, "v", pa.array([6]))
+    new_change = new_change.set_column(
+        3, "updated_at", pa.array([datetime(2026, 3, 2, tzinfo=UTC)])
+    )
+    land_changes(path, schema=schema, key=KEY, upserts=new_change)
+    recent = read_recent(path, schema, column="updated_at", since=since)
+    assert sorted(recent.column("id").to_pylist()) == ["1", "9"]  # a delta row, a base row
+    assert recent.sort_by("id").column("v").to_pylist() == [6, 0]
     assert same_rows(recent, read_table(path, schema), KEY).to_pylist() == [True, True]
     changed = recent.set_column(2, "v", pa.array([7, 7]))
     assert same_rows(changed, read_table(path, schema), KEY).to_pylist() == [False, False]
+    # The delta holding only the older row is not read at all; a deletion always is.
+    deltas = [p for _, p in warehouse.delta_paths(path)]
+    assert [warehouse._may_hold(p, "updated_at", since) for p in deltas] == [False, True]
+    land_changes(
+        path,
+        schema=schema,
+        key=KEY,
+        upserts=schema.empty_table(),
+        deletes=pa.table({"integration_id": ["a"], "id": ["9"]}),
+    )
+    assert warehouse._may_hold(warehouse.delta_paths(path)[-1][1], "updated_at", since)
+    assert read_recent(path, schema, column="updated_at", since=since).column("id").to_pylist() == [
+        "1"
+    ]
 
 
 def test_a_reader_racing_a_compaction_reads_again(
