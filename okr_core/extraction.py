@@ -40,6 +40,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,7 @@ from okr_core.secrets import CredentialCipher, CredentialsUnreadable
 from okr_core.sources.base import ExtractBatch, SourceConnector
 from okr_core.sources.errors import PermanentSourceError, SourceError, TransientSourceError
 from okr_core.sources.github.client import GitHubConnector
+from okr_core.sources.jira import workers
 from okr_core.sources.jira.client import JiraConnector
 from okr_core.sources.jira.records import max_updated
 from okr_core.sources.jira.workers import Tasks
@@ -205,7 +207,13 @@ def land_jira(
     since: datetime | None,
     now: datetime,
     reconcile_every: timedelta = RECONCILE_EVERY,
+    head_start: JiraHeadStart | None = None,
 ) -> Landing:
+    """Land what the integration's JQLs match now (see the module docstring).
+
+    ``head_start``: the summed fields' resolution and the incremental searches, started by
+    :func:`start_jira_searches` before the caller's bookkeeping; without it they start here.
+    """
     landing = Landing()
     issues_path = JIRA_ISSUES.path(warehouse_dir, tenant_id)
     members_path = JIRA_BINDING_ISSUES.path(warehouse_dir, tenant_id)
@@ -213,28 +221,15 @@ def land_jira(
     fetched: list[pa.Table] = []
     # binding id -> (scope hash, ids now matching or entering, snapshot time, replace?)
     memberships: dict[str, tuple[str, pa.Array, datetime, bool]] = {}
-    names = [s.field_name for s in specs if s.field_name is not None]
-    # Bindings with the same JQL share one search (and one membership snapshot). A JQL is read
-    # incrementally when every binding of it has a snapshot taken with its current scope.
-    groups: dict[str, list[BindingSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.jql or "", []).append(spec)
+    groups = _jql_groups(specs)
 
     # Side work runs on the process's worker threads (okr_core.sources.jira.workers); the
     # block ends once all of it has finished.
     with Tasks() as tasks:
-        # Summed fields are resolved (the field list) before the searches that land them; the
-        # site's server info is read alongside the first request by the connector itself
-        # (unless the integration's stored answer is less than a day old).
-        prepared = tasks.submit(SIDE, connector.resolve_numeric_fields, names)
-        # With a watermark, the JQLs' incremental searches start at once (one after the
-        # other, as before), while the membership snapshots are read from disk; a JQL that
-        # turns out to be new to its bindings is searched in full afterwards (and the early
-        # search is not used).
-        early: dict[str, Future[pa.Table]] = {}
-        if since is not None:
-            early = {jql: Future() for jql in groups}
-            tasks.submit(AHEAD, _search_early, connector, early, since, prepared)
+        if head_start is None:
+            head_start = start_jira_searches(connector, specs, since)
+        tasks.adopt(head_start.futures())
+        prepared, early = head_start.prepared, head_start.early
         # With a watermark, what the searches pull was updated since ``since`` (unless a JQL
         # turns out to be new): the current versions to compare it with are read first, while
         # the pages travel, then the membership snapshot (needed only once the last page has
@@ -384,6 +379,55 @@ def land_jira(
         "memberships_landing": members_landing,
     }
     return landing
+
+
+def _jql_groups(specs: Sequence[BindingSpec]) -> dict[str, list[BindingSpec]]:
+    """Bindings by JQL: bindings with the same JQL share one search (and one membership
+    snapshot). A JQL is read incrementally when every binding of it has a snapshot taken with
+    its current scope."""
+    groups: dict[str, list[BindingSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.jql or "", []).append(spec)
+    return groups
+
+
+@dataclass
+class JiraHeadStart:
+    """A Jira landing's first requests, already on their way: the summed fields' resolution
+    (the field list) and, with a watermark, each JQL's incremental search."""
+
+    prepared: Future[dict[str, str]]
+    early: dict[str, Future[pa.Table]]
+    _started: list[Future[Any]] = field(default_factory=list)
+
+    def futures(self) -> list[Future[Any]]:
+        return [self.prepared, *self._started]
+
+    def wait(self) -> None:
+        """Until the requests have finished (their outcome stays in the futures)."""
+        wait_for(self.futures())
+
+
+def start_jira_searches(
+    connector: JiraConnector, specs: Sequence[BindingSpec], since: datetime | None
+) -> JiraHeadStart:
+    """Start the requests a Jira landing begins with, on the process's worker threads.
+
+    With a watermark, the JQLs' incremental searches start at once (one after the other),
+    while the caller records the attempt and reads the membership snapshots from disk; a JQL
+    that turns out to be new to its bindings is searched in full later (and its early search
+    is not used). Summed fields are resolved (the field list) before the searches that land
+    them; the site's server info is read alongside the first request by the connector itself.
+    """
+    names = [s.field_name for s in specs if s.field_name is not None]
+    prepared = workers.pool(SIDE).submit(connector.resolve_numeric_fields, names)
+    head = JiraHeadStart(prepared=prepared, early={})
+    if since is not None:
+        head.early = {jql: Future() for jql in _jql_groups(specs)}
+        head._started.append(
+            workers.pool(AHEAD).submit(_search_early, connector, head.early, since, prepared)
+        )
+    return head
 
 
 def _search_early(
@@ -612,9 +656,19 @@ def sync_integration(
     )
 
     def begin(session: Session, integration: Integration) -> _Begun:
-        return _begin(
-            session, integration, result, cipher, retrier, dagster_run_id, connector_factory
+        begun = _begin(
+            session,
+            integration,
+            result,
+            cipher,
+            retrier,
+            dagster_run_id,
+            connector_factory,
+            overlap,
         )
+        if begun.head_start is not None:  # its requests end before this sync returns
+            held.callback(begun.head_start.wait)
+        return begun
 
     with contextlib.ExitStack() as held:
         begun: _Begun | None = None
@@ -663,6 +717,7 @@ class _Begun:
     specs: list[BindingSpec]
     connector: SourceConnector | None
     error: Exception | None
+    head_start: JiraHeadStart | None = None
 
 
 def _begin(
@@ -673,27 +728,45 @@ def _begin(
     retrier: Retrier,
     dagster_run_id: str | None,
     connector_factory: ConnectorFactory,
+    overlap: timedelta,
 ) -> _Begun:
-    """Under the lock: close runs a dead worker left ``running``, record this attempt, read
-    the bindings and build the connector (it decrypts the credentials)."""
+    """Under the lock: read the bindings, build the connector (it decrypts the credentials)
+    and start a Jira landing's first requests, then, while they travel, close runs a dead
+    worker left ``running`` and record this attempt."""
     snapshot = _snapshot_of(integration)
     result.source = snapshot.source.value
-    # Holding the lock, no other sync of this source and tenant runs: a "running" row left
-    # behind belongs to a worker that died.
-    close_interrupted_runs(
-        session, tenant_id=snapshot.tenant_id, integration_id=snapshot.id, now=result.started_at
-    )
-    result.sync_run_id = _start_run(
-        session, snapshot, result.trigger, result.started_at, dagster_run_id
-    )
     specs = tenant_specs(session, integration_ids=[snapshot.id])
     connector: SourceConnector | None = None
     error: Exception | None = None
+    head_start: JiraHeadStart | None = None
     try:
         connector = connector_factory(integration, cipher, retrier)
     except (SourceError, CredentialsUnreadable) as exc:
         error = exc
-    return _Begun(snapshot, specs, connector, error)
+    if isinstance(connector, JiraConnector):
+        head_start = start_jira_searches(connector, specs, _since(snapshot, overlap))
+    try:
+        # Holding the lock, no other sync of this source and tenant runs: a "running" row
+        # left behind belongs to a worker that died.
+        close_interrupted_runs(
+            session,
+            tenant_id=snapshot.tenant_id,
+            integration_id=snapshot.id,
+            now=result.started_at,
+        )
+        result.sync_run_id = _start_run(
+            session, snapshot, result.trigger, result.started_at, dagster_run_id
+        )
+    except BaseException:
+        if head_start is not None:  # nothing lands: its requests end before this fails
+            head_start.wait()
+        raise
+    return _Begun(snapshot, specs, connector, error, head_start)
+
+
+def _since(snapshot: IntegrationSnapshot, overlap: timedelta) -> datetime | None:
+    """Where an incremental read starts: the watermark minus the overlap (None: read all)."""
+    return snapshot.watermark_at - overlap if snapshot.watermark_at is not None else None
 
 
 def _integration(session: Session, integration_id: uuid.UUID) -> Integration:
@@ -755,10 +828,12 @@ def _sync_locked(
 ) -> SyncResult:
     snapshot, connector, error = begun.snapshot, begun.connector, begun.error
     landing: Landing | None = None
-    since = snapshot.watermark_at - overlap if snapshot.watermark_at is not None else None
+    since = _since(snapshot, overlap)
     if error is None and connector is not None:
         try:
-            landing = _land(connector, begun.specs, snapshot, warehouse_dir, since, clock())
+            landing = _land(
+                connector, begun.specs, snapshot, warehouse_dir, since, clock(), begun.head_start
+            )
             if after_landing is not None:
                 after_landing(landing)
         except (SourceError, CredentialsUnreadable) as exc:
@@ -792,6 +867,7 @@ def _land(
     warehouse_dir: Path,
     since: datetime | None,
     now: datetime,
+    head_start: JiraHeadStart | None = None,
 ) -> Landing:
     integration_id = str(snapshot.id)
     if isinstance(connector, JiraConnector):
@@ -803,6 +879,7 @@ def _land(
             integration_id=integration_id,
             since=since,
             now=now,
+            head_start=head_start,
         )
     if isinstance(connector, GitHubConnector):
         return land_github(

@@ -59,6 +59,10 @@ class Tasks:
         self._futures.append(future)
         return future
 
+    def adopt(self, futures: list[Future[Any]]) -> None:
+        """Wait for these too (work submitted before the block)."""
+        self._futures.extend(futures)
+
     def __enter__(self) -> Tasks:
         return self
 
