@@ -415,8 +415,12 @@ def land_changes(
     )
     if upserts.num_rows == 0 and deletes.num_rows == 0:
         return "none"
-    seq, pending = _pending(path)
-    base_rows = pq.read_metadata(path).num_rows if path.exists() else 0
+    # The base's footer read once: its row count, and its sequence (pyarrow keeps the schema's
+    # metadata among the file's key-value metadata too).
+    base = pq.read_metadata(path) if path.exists() else None
+    seq = _base_seq(base.metadata) if base is not None else 0
+    pending = [(n, p) for n, p in delta_paths(path) if n > seq]
+    base_rows = base.num_rows if base is not None else 0
     pending_rows = sum(pq.read_metadata(p).num_rows for _, p in pending)
     new_rows = upserts.num_rows + deletes.num_rows
     if base_rows == 0 or (pending_rows + new_rows) * 4 > base_rows or len(pending) + 1 > MAX_DELTAS:
