@@ -205,21 +205,14 @@ def read_recent(path: Path, schema: pa.Schema, *, column: str, since: datetime) 
 def _may_hold(delta: Path, column: str, since: datetime) -> bool:
     """Can this delta hold a row whose ``column`` is at least ``since``, or a deletion (a
     tombstone's ``column`` is null)? Its row groups' statistics say; without them, yes."""
-    metadata = pq.read_metadata(delta)
-    found = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
-    if not found:
-        return True
-    for index in range(metadata.num_row_groups):
-        stats = metadata.row_group(index).column(found[0]).statistics
-        if stats is None or not stats.has_min_max or stats.null_count:
-            return True
-        if _utc(stats.max) >= since:
-            return True
-    return False
+    return bool(_row_groups_from(pq.read_metadata(delta), column, since, or_null=True))
 
 
-def _row_groups_from(metadata: pq.FileMetaData, column: str, since: datetime) -> list[int]:
-    """Row groups whose statistics allow a ``column`` value of at least ``since``."""
+def _row_groups_from(
+    metadata: pq.FileMetaData, column: str, since: datetime, *, or_null: bool = False
+) -> list[int]:
+    """Row groups whose statistics allow a ``column`` value of at least ``since`` (with
+    ``or_null``, or a null one)."""
     schema = metadata.schema
     found = [i for i in range(metadata.num_columns) if schema.column(i).path == column]
     if not found:
@@ -228,7 +221,12 @@ def _row_groups_from(metadata: pq.FileMetaData, column: str, since: datetime) ->
     groups = []
     for index in range(metadata.num_row_groups):
         stats = metadata.row_group(index).column(position).statistics
-        if stats is None or not stats.has_min_max or _utc(stats.max) >= since:
+        if (
+            stats is None
+            or not stats.has_min_max
+            or (or_null and stats.null_count)
+            or _utc(stats.max) >= since
+        ):
             groups.append(index)
     return groups
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,12 +24,21 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run repeatedly."""
+    _migrate(settings, command.upgrade, revision)
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    """Step the schema down to ``revision`` (each migration's downgrade, as the owner)."""
+    _migrate(settings, command.downgrade, revision)
+
+
+def _migrate(settings: Settings, step: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config(settings)
     engine = make_engine(settings, as_owner=True)
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            step(config, revision)
     finally:
         engine.dispose()
 

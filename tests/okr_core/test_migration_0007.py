@@ -12,13 +12,18 @@ from sqlalchemy import text
 
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
 from okr_core.db.migrate import current_revision, upgrade
-from okr_core.models import AuthKind, Integration, Metric, Source, SyncRun, SyncStatus, SyncTrigger
-from okr_core.secrets import CredentialCipher
+from okr_core.models import AuthKind, Metric, Source
 from okr_core.settings import Settings
 from okr_core.sync_schedule import claim_due_integrations
-from okr_core.tenancy import tenant_context
-from tests.okr_core.migration_support import BACKENDS, columns, downgrade, fresh_database
-from tests.okr_core.sources.support import bind, create_key_result, create_tenant
+from tests.okr_core.migration_support import (
+    BACKENDS,
+    INTEGRATION_TABLES,
+    columns,
+    downgrade,
+    fresh_database,
+    row_ids,
+    seed_bound_integration,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -27,61 +32,30 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
         yield settings
 
 
-def count(settings: Settings, table: str) -> int:
-    engine = make_engine(settings, as_owner=True)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings) -> None:
     upgrade(settings, "0007")
     assert current_revision(settings) == "0007"
     assert "sync_requested_at" in columns(settings, "integrations")
-    engine = make_engine(settings)
-    cipher = CredentialCipher.from_settings(settings)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            tenant_id = create_tenant(session, "kept")
-            with tenant_context(session, tenant_id):
-                integration = Integration(
-                    source=Source.github,
-                    name="GitHub",
-                    base_url="https://api.github.com",
-                    auth_kind=AuthKind.token,
-                    account="acme",
-                    credentials_ciphertext=cipher.encrypt({"token": "unused"}),
-                    next_sync_at=datetime.now(UTC),
-                    sync_requested_at=datetime.now(UTC),
-                )
-                session.add(integration)
-                session.flush()
-                bind(
-                    session,
-                    key_result=create_key_result(session),
-                    integration=integration,
-                    metric=Metric.github_merged_prs,
-                    repositories=["acme/api"],
-                )
-                session.add(
-                    SyncRun(
-                        integration_id=integration.id,
-                        trigger=SyncTrigger.manual,
-                        status=SyncStatus.succeeded,
-                    )
-                )
-            integration_id = integration.id
-    finally:
-        engine.dispose()
-    counts = {t: count(settings, t) for t in ("integrations", "kr_bindings", "sync_runs")}
+    _, integration_id = seed_bound_integration(
+        settings,
+        source=Source.github,
+        name="GitHub",
+        base_url="https://api.github.com",
+        auth_kind=AuthKind.token,
+        account="acme",
+        credentials={"token": "unused"},
+        next_sync_at=datetime.now(UTC),
+        sync_requested_at=datetime.now(UTC),
+        metric=Metric.github_merged_prs,
+        binding={"repositories": ["acme/api"]},
+    )
+    counts = {t: row_ids(settings, t) for t in INTEGRATION_TABLES}
     assert all(counts.values())
 
     downgrade(settings, "0006")
     assert current_revision(settings) == "0006"
     assert "sync_requested_at" not in columns(settings, "integrations")
-    assert {t: count(settings, t) for t in counts} == counts
+    assert {t: row_ids(settings, t) for t in counts} == counts
     if settings.database_url:  # the 0006 claim function is back and still claims
         engine = make_engine(settings, as_owner=True)
         try:
@@ -97,7 +71,7 @@ def test_0007_round_trip_keeps_integrations_runs_and_bindings(settings: Settings
 
     upgrade(settings, "0007")
     assert current_revision(settings) == "0007"
-    assert {t: count(settings, t) for t in counts} == counts
+    assert {t: row_ids(settings, t) for t in counts} == counts
     engine = make_engine(settings)
     try:
         with unit_of_work(make_session_factory(engine)) as session:

@@ -9,16 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from okr_core.db.engine import make_engine, make_session_factory, unit_of_work
 from okr_core.db.migrate import current_revision, upgrade
-from okr_core.models import AuthKind, Integration, Metric, Source, SyncRun, SyncStatus, SyncTrigger
-from okr_core.secrets import CredentialCipher
+from okr_core.models import AuthKind, Integration, Metric, Source
 from okr_core.settings import Settings
 from okr_core.tenancy import tenant_context
-from tests.okr_core.migration_support import BACKENDS, columns, downgrade, fresh_database
-from tests.okr_core.sources.support import bind, create_key_result, create_tenant
+from tests.okr_core.migration_support import (
+    BACKENDS,
+    INTEGRATION_TABLES,
+    columns,
+    downgrade,
+    fresh_database,
+    row_ids,
+    seed_bound_integration,
+)
 
 SITE_INFO = {
     "base_url": "https://acme.atlassian.net",
@@ -32,16 +38,6 @@ SITE_INFO = {
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     with fresh_database(request.param, tmp_path) as settings:
         yield settings
-
-
-def rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
-    engine = make_engine(settings, as_owner=True)
-    try:
-        with engine.connect() as connection:
-            query = f"SELECT id FROM {table} ORDER BY id"
-            return [tuple(r) for r in connection.execute(text(query))]
-    finally:
-        engine.dispose()
 
 
 def stored_site_info(settings: Settings, tenant_id: uuid.UUID) -> dict[str, Any] | None:
@@ -61,51 +57,30 @@ def test_0009_round_trip_keeps_integrations_runs_and_bindings(settings: Settings
     upgrade(settings, "0009")
     assert current_revision(settings) == "0009"
     assert "site_info" in columns(settings, "integrations")
-    engine = make_engine(settings)
-    cipher = CredentialCipher.from_settings(settings)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            tenant_id = create_tenant(session, "kept")
-            with tenant_context(session, tenant_id):
-                integration = Integration(
-                    source=Source.jira,
-                    name="Jira",
-                    base_url="https://acme.atlassian.net",
-                    auth_kind=AuthKind.api_token,
-                    account="a@acme.example",
-                    credentials_ciphertext=cipher.encrypt({"api_token": "unused"}),
-                    site_info=SITE_INFO,
-                )
-                session.add(integration)
-                session.flush()
-                bind(
-                    session,
-                    key_result=create_key_result(session),
-                    integration=integration,
-                    metric=Metric.jira_issue_count,
-                    jql="project = ENG",
-                )
-                session.add(
-                    SyncRun(
-                        integration_id=integration.id,
-                        trigger=SyncTrigger.manual,
-                        status=SyncStatus.succeeded,
-                    )
-                )
-    finally:
-        engine.dispose()
+    tenant_id, _ = seed_bound_integration(
+        settings,
+        source=Source.jira,
+        name="Jira",
+        base_url="https://acme.atlassian.net",
+        auth_kind=AuthKind.api_token,
+        account="a@acme.example",
+        credentials={"api_token": "unused"},
+        site_info=SITE_INFO,
+        metric=Metric.jira_issue_count,
+        binding={"jql": "project = ENG"},
+    )
     assert stored_site_info(settings, tenant_id) == SITE_INFO
-    kept = {t: rows(settings, t) for t in ("integrations", "kr_bindings", "sync_runs")}
+    kept = {t: row_ids(settings, t) for t in INTEGRATION_TABLES}
     assert all(kept.values())
 
     downgrade(settings, "0008")
     assert current_revision(settings) == "0008"
     assert "site_info" not in columns(settings, "integrations")
-    assert {t: rows(settings, t) for t in kept} == kept
+    assert {t: row_ids(settings, t) for t in kept} == kept
 
     upgrade(settings, "0009")
     assert current_revision(settings) == "0009"
     assert "site_info" in columns(settings, "integrations")
-    assert {t: rows(settings, t) for t in kept} == kept
+    assert {t: row_ids(settings, t) for t in kept} == kept
     # the column came back empty: the next sync reads the server info again
     assert stored_site_info(settings, tenant_id) is None
